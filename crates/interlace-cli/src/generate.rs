@@ -1,0 +1,59 @@
+//! `interlace generate`.
+
+use std::error::Error;
+use std::path::PathBuf;
+
+use clap::Args;
+use interlace_qwen3vl::processor::{ChatMessage, ContentPart, Qwen3VlProcessor};
+use interlace_qwen3vl::{generate, GenerationConfig, Qwen3VlForConditionalGeneration, Qwen3VlInput};
+
+use crate::backend::{BackendKind, FloatKind};
+use crate::with_backend;
+
+/// Arguments of `interlace generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Hugging Face model directory (config.json, safetensors, tokenizer.json, chat template).
+    #[arg(long)]
+    model: PathBuf,
+    /// Image to place before the prompt text; repeat for several images.
+    #[arg(long = "image")]
+    images: Vec<PathBuf>,
+    /// The user's message.
+    #[arg(long)]
+    prompt: String,
+    /// Upper bound on generated tokens.
+    #[arg(long, default_value_t = 64)]
+    max_new_tokens: usize,
+    /// Compute backend.
+    #[arg(long, value_enum, default_value_t = BackendKind::Ndarray)]
+    backend: BackendKind,
+    /// Float dtype of weights and activations.
+    #[arg(long, value_enum, default_value_t = FloatKind::F32)]
+    dtype: FloatKind,
+    /// Print one JSON object `{"prompt_tokens", "new_tokens", "text"}` instead of the text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs greedy generation for one user turn.
+pub fn run(args: GenerateArgs) -> Result<(), Box<dyn Error>> {
+    let processor = Qwen3VlProcessor::from_dir(&args.model)?;
+    let mut content: Vec<ContentPart> = args.images.iter().map(|p| ContentPart::image_path(p.clone())).collect();
+    content.push(ContentPart::Text(args.prompt.clone()));
+    let messages = [ChatMessage::user(content)];
+    let input: Qwen3VlInput = processor.process(&messages, true)?.into();
+    let config = GenerationConfig::from_dir(&args.model, args.max_new_tokens)?;
+    let output = with_backend!(args.backend, |B, device| {
+        let model = Qwen3VlForConditionalGeneration::<B>::from_pretrained(&args.model, &device, args.dtype.dtype())?;
+        generate(&model, &input, &config, |_| {}).map_err(Box::<dyn Error>::from)
+    })?;
+    let text = processor.decode(&output.new_tokens, true)?;
+    if args.json {
+        let json = serde_json::json!({"prompt_tokens": output.prompt_tokens, "new_tokens": output.new_tokens, "text": text});
+        println!("{json}");
+    } else {
+        println!("{text}");
+    }
+    Ok(())
+}

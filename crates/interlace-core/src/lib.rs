@@ -1,0 +1,22 @@
+//! Shared vocabulary of the interlace crates.
+//!
+//! INTERLACE works on any stack of decoder layers: it measures how much each layer changes the
+//! hidden state, drops some layers and fine-tunes a few others. This crate holds the traits that
+//! let the analysis, surgery and training crates do that without knowing a model family:
+//!
+//! - [`DecoderStack`]: a model made of `L` decoder layers that can be counted, removed and frozen.
+//! - [`HiddenStateObserver`]: receives the hidden states `h_0 … h_L` one at a time during a forward
+//!   pass, so statistics are computed while the pass runs and no state is kept.
+//! - [`ObservedForward`]: a stack that runs one input of its own kind with an observer attached.
+//! - [`LayerSet`]: a validated, sorted set of layer indices.
+#![deny(missing_docs)]
+
+mod error;
+mod layers;
+mod observer;
+mod stack;
+
+pub use error::CoreError;
+pub use layers::LayerSet;
+pub use observer::{CollectHiddenStates, HiddenStateObserver, NoObserver, TapPoint};
+pub use stack::{DecoderStack, ObservedForward};

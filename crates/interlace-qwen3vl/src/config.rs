@@ -1,0 +1,405 @@
+//! `config.json` of a Qwen3-VL checkpoint, in both layouts found in the wild.
+//!
+//! Hub files (written by transformers 4.57) carry `rope_theta` + `rope_scaling`; files written by
+//! transformers 5 carry a single `rope_parameters`. Both are read; absent RoPE keys take the
+//! transformers 5.17 defaults (`rope_theta = 500000`, `mrope_section = [24, 20, 20]`).
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::{Qwen3VlError, Result};
+
+/// Text decoder settings (`text_config`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TextConfig {
+    /// Rows of the embedding table and of `lm_head`.
+    pub vocab_size: usize,
+    /// Width of the residual stream `H`.
+    pub hidden_size: usize,
+    /// Width of the SwiGLU MLP.
+    pub intermediate_size: usize,
+    /// Number of decoder layers `N`.
+    pub num_hidden_layers: usize,
+    /// Query heads.
+    pub num_attention_heads: usize,
+    /// Key/value heads (GQA).
+    pub num_key_value_heads: usize,
+    /// Per-head width (explicit in the config; not `hidden_size / heads`).
+    pub head_dim: usize,
+    /// Epsilon of every RMSNorm.
+    pub rms_norm_eps: f64,
+    /// RoPE base.
+    pub rope_theta: f64,
+    /// Interleaved M-RoPE section sizes for the (t, h, w) axes.
+    pub mrope_section: [usize; 3],
+}
+
+/// Vision tower settings (`vision_config`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct VisionConfig {
+    /// Number of vision blocks.
+    pub depth: usize,
+    /// Width `C` of the vision stream.
+    pub hidden_size: usize,
+    /// Width of the vision MLP.
+    pub intermediate_size: usize,
+    /// Attention heads.
+    pub num_heads: usize,
+    /// Image channels (3).
+    pub in_channels: usize,
+    /// Patch side in pixels.
+    pub patch_size: usize,
+    /// Side of the square of patches merged into one LLM token.
+    pub spatial_merge_size: usize,
+    /// Frames per temporal patch.
+    pub temporal_patch_size: usize,
+    /// Output width of the mergers (= text hidden size).
+    pub out_hidden_size: usize,
+    /// Rows of the learned position table (a perfect square).
+    pub num_position_embeddings: usize,
+    /// Vision blocks whose output feeds a deepstack merger, in config order.
+    pub deepstack_visual_indexes: Vec<usize>,
+    /// Base of the 2-D vision rotary embedding.
+    pub rope_theta: f64,
+}
+
+impl VisionConfig {
+    /// Per-head width of vision attention.
+    pub fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_heads
+    }
+
+    /// Values per patch row of `pixel_values`: `in_channels * temporal_patch_size * patch_size²`.
+    pub fn patch_dim(&self) -> usize {
+        self.in_channels * self.temporal_patch_size * self.patch_size * self.patch_size
+    }
+
+    /// Side of the learned position grid.
+    pub fn position_grid_side(&self) -> usize {
+        (self.num_position_embeddings as f64).sqrt().round() as usize
+    }
+
+    /// Width after concatenating the `merge²` patches of one LLM token.
+    pub fn merged_width(&self) -> usize {
+        self.hidden_size * self.spatial_merge_size * self.spatial_merge_size
+    }
+}
+
+/// The whole `config.json` of `Qwen3VLForConditionalGeneration`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Qwen3VlConfig {
+    /// Text decoder settings.
+    pub text: TextConfig,
+    /// Vision tower settings.
+    pub vision: VisionConfig,
+    /// Id of `<|image_pad|>`.
+    pub image_token_id: u32,
+    /// Id of `<|video_pad|>`.
+    pub video_token_id: u32,
+    /// Id of `<|vision_start|>`.
+    pub vision_start_token_id: u32,
+    /// Id of `<|vision_end|>`.
+    pub vision_end_token_id: u32,
+    /// Whether `lm_head` shares the embedding matrix (top-level flag, as transformers decides).
+    pub tie_word_embeddings: bool,
+}
+
+/// Reads typed fields out of a JSON object and names the dotted field path in every error.
+struct Fields<'a> {
+    path: &'a Path,
+    prefix: &'a str,
+    object: &'a Value,
+}
+
+impl<'a> Fields<'a> {
+    fn error(&self, key: &str, reason: impl Into<String>) -> Qwen3VlError {
+        let field = if self.prefix.is_empty() { key.to_string() } else { format!("{}.{key}", self.prefix) };
+        Qwen3VlError::Config { path: self.path.to_path_buf(), field, reason: reason.into() }
+    }
+
+    fn get(&self, key: &str) -> Option<&'a Value> {
+        self.object.get(key).filter(|v| !v.is_null())
+    }
+
+    fn usize(&self, key: &str) -> Result<usize> {
+        let value = self.get(key).ok_or_else(|| self.error(key, "missing"))?;
+        value.as_u64().map(|v| v as usize).ok_or_else(|| self.error(key, format!("expected a non-negative integer, found {value}")))
+    }
+
+    fn usize_or(&self, key: &str, default: usize) -> Result<usize> {
+        if self.get(key).is_some() { self.usize(key) } else { Ok(default) }
+    }
+
+    fn positive(&self, key: &str) -> Result<usize> {
+        let value = self.usize(key)?;
+        if value == 0 {
+            return Err(self.error(key, "must be positive"));
+        }
+        Ok(value)
+    }
+
+    fn f64_or(&self, key: &str, default: f64) -> Result<f64> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(value) => value.as_f64().ok_or_else(|| self.error(key, format!("expected a number, found {value}"))),
+        }
+    }
+
+    fn bool_or(&self, key: &str, default: bool) -> Result<bool> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(value) => value.as_bool().ok_or_else(|| self.error(key, format!("expected true or false, found {value}"))),
+        }
+    }
+
+    fn usize_list(&self, key: &str) -> Result<Option<Vec<usize>>> {
+        let Some(value) = self.get(key) else { return Ok(None) };
+        let items = value.as_array().ok_or_else(|| self.error(key, format!("expected a list of integers, found {value}")))?;
+        items
+            .iter()
+            .map(|v| v.as_u64().map(|v| v as usize).ok_or_else(|| self.error(key, format!("expected integers, found {v}"))))
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+
+    fn str_or(&self, key: &str, default: &'a str) -> Result<&'a str> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(value) => value.as_str().ok_or_else(|| self.error(key, format!("expected a string, found {value}"))),
+        }
+    }
+
+    fn object(&self, key: &str, prefix: &'a str) -> Result<Fields<'a>> {
+        let object = self.get(key).ok_or_else(|| self.error(key, "missing"))?;
+        if !object.is_object() {
+            return Err(self.error(key, "expected an object"));
+        }
+        Ok(Fields { path: self.path, prefix, object })
+    }
+}
+
+impl Qwen3VlConfig {
+    /// Reads `dir/config.json`.
+    pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self> {
+        Self::from_file(dir.as_ref().join("config.json"))
+    }
+
+    /// Reads and validates a `config.json` file.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| Qwen3VlError::Io { path: path.to_path_buf(), source })?;
+        Self::from_json_str(&text, path)
+    }
+
+    /// Parses and validates the JSON text of a `config.json`; `path` is only used in errors.
+    pub fn from_json_str(text: &str, path: impl Into<PathBuf>) -> Result<Self> {
+        let path = path.into();
+        let root: Value = serde_json::from_str(text).map_err(|e| Qwen3VlError::Config {
+            path: path.clone(),
+            field: "<document>".into(),
+            reason: format!("not valid JSON: {e}"),
+        })?;
+        let top = Fields { path: &path, prefix: "", object: &root };
+        if !root.is_object() {
+            return Err(top.error("<document>", "expected a JSON object"));
+        }
+        let text = parse_text(&top.object("text_config", "text_config")?)?;
+        let vision = parse_vision(&top.object("vision_config", "vision_config")?, text.hidden_size)?;
+        let config = Self {
+            text,
+            vision,
+            image_token_id: top.usize_or("image_token_id", 151655)? as u32,
+            video_token_id: top.usize_or("video_token_id", 151656)? as u32,
+            vision_start_token_id: top.usize_or("vision_start_token_id", 151652)? as u32,
+            vision_end_token_id: top.usize_or("vision_end_token_id", 151653)? as u32,
+            tie_word_embeddings: top.bool_or("tie_word_embeddings", false)?,
+        };
+        for (field, id) in [("image_token_id", config.image_token_id), ("video_token_id", config.video_token_id)] {
+            if id as usize >= config.text.vocab_size {
+                return Err(top.error(field, format!("{id} is outside the vocabulary of {}", config.text.vocab_size)));
+            }
+        }
+        Ok(config)
+    }
+}
+
+fn parse_text(f: &Fields) -> Result<TextConfig> {
+    let activation = f.str_or("hidden_act", "silu")?;
+    if activation != "silu" {
+        return Err(f.error("hidden_act", format!("`{activation}` is not supported (Qwen3-VL uses silu)")));
+    }
+    if f.bool_or("attention_bias", false)? {
+        return Err(f.error("attention_bias", "biased attention projections are not supported (Qwen3-VL has none)"));
+    }
+    let (rope_theta, mrope_section) = parse_text_rope(f)?;
+    let config = TextConfig {
+        vocab_size: f.positive("vocab_size")?,
+        hidden_size: f.positive("hidden_size")?,
+        intermediate_size: f.positive("intermediate_size")?,
+        num_hidden_layers: f.positive("num_hidden_layers")?,
+        num_attention_heads: f.positive("num_attention_heads")?,
+        num_key_value_heads: f.positive("num_key_value_heads")?,
+        head_dim: f.positive("head_dim")?,
+        rms_norm_eps: f.f64_or("rms_norm_eps", 1e-6)?,
+        rope_theta,
+        mrope_section,
+    };
+    if config.num_attention_heads % config.num_key_value_heads != 0 {
+        return Err(f.error(
+            "num_key_value_heads",
+            format!("{} does not divide num_attention_heads = {}", config.num_key_value_heads, config.num_attention_heads),
+        ));
+    }
+    if config.head_dim % 2 != 0 {
+        return Err(f.error("head_dim", format!("{} must be even for rotary embeddings", config.head_dim)));
+    }
+    Ok(config)
+}
+
+/// RoPE base and M-RoPE sections from `rope_parameters` (transformers 5) or
+/// `rope_theta` + `rope_scaling` (hub files).
+fn parse_text_rope(f: &Fields) -> Result<(f64, [usize; 3])> {
+    let (theta, section) = if f.get("rope_parameters").is_some() {
+        let params = f.object("rope_parameters", "text_config.rope_parameters")?;
+        (params.f64_or("rope_theta", 500_000.0)?, params.usize_list("mrope_section")?)
+    } else {
+        let section = if f.get("rope_scaling").is_some() {
+            f.object("rope_scaling", "text_config.rope_scaling")?.usize_list("mrope_section")?
+        } else {
+            None
+        };
+        (f.f64_or("rope_theta", 500_000.0)?, section)
+    };
+    let section = section.unwrap_or_else(|| vec![24, 20, 20]);
+    let section: [usize; 3] = section
+        .as_slice()
+        .try_into()
+        .map_err(|_| f.error("mrope_section", format!("expected 3 values (t, h, w), found {section:?}")))?;
+    if theta <= 0.0 {
+        return Err(f.error("rope_theta", format!("must be positive, found {theta}")));
+    }
+    Ok((theta, section))
+}
+
+fn parse_vision(f: &Fields, text_hidden: usize) -> Result<VisionConfig> {
+    let activation = f.str_or("hidden_act", "gelu_pytorch_tanh")?;
+    if activation != "gelu_pytorch_tanh" {
+        return Err(f.error("hidden_act", format!("`{activation}` is not supported (Qwen3-VL uses gelu_pytorch_tanh)")));
+    }
+    let rope_theta = match f.get("rope_parameters") {
+        Some(_) => f.object("rope_parameters", "vision_config.rope_parameters")?.f64_or("rope_theta", 10_000.0)?,
+        None => f.f64_or("rope_theta", 10_000.0)?,
+    };
+    let config = VisionConfig {
+        depth: f.positive("depth")?,
+        hidden_size: f.positive("hidden_size")?,
+        intermediate_size: f.positive("intermediate_size")?,
+        num_heads: f.positive("num_heads")?,
+        in_channels: f.usize_or("in_channels", 3)?,
+        patch_size: f.usize_or("patch_size", 16)?,
+        spatial_merge_size: f.usize_or("spatial_merge_size", 2)?,
+        temporal_patch_size: f.usize_or("temporal_patch_size", 2)?,
+        out_hidden_size: f.usize_or("out_hidden_size", text_hidden)?,
+        num_position_embeddings: f.usize_or("num_position_embeddings", 2304)?,
+        deepstack_visual_indexes: f.usize_list("deepstack_visual_indexes")?.unwrap_or_else(|| vec![8, 16, 24]),
+        rope_theta,
+    };
+    validate_vision(f, &config, text_hidden)?;
+    Ok(config)
+}
+
+fn validate_vision(f: &Fields, c: &VisionConfig, text_hidden: usize) -> Result<()> {
+    if c.hidden_size % c.num_heads != 0 || c.head_dim() % 4 != 0 {
+        return Err(f.error(
+            "num_heads",
+            format!("hidden_size {} / num_heads {} must give a head width divisible by 4", c.hidden_size, c.num_heads),
+        ));
+    }
+    if c.out_hidden_size != text_hidden {
+        return Err(f.error("out_hidden_size", format!("{} differs from text hidden_size {text_hidden}", c.out_hidden_size)));
+    }
+    let side = c.position_grid_side();
+    if side * side != c.num_position_embeddings {
+        return Err(f.error("num_position_embeddings", format!("{} is not a perfect square", c.num_position_embeddings)));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for &index in &c.deepstack_visual_indexes {
+        if index >= c.depth {
+            return Err(f.error("deepstack_visual_indexes", format!("block {index} does not exist (depth {})", c.depth)));
+        }
+        if !seen.insert(index) {
+            return Err(f.error("deepstack_visual_indexes", format!("block {index} is listed twice")));
+        }
+    }
+    for (key, value) in [("patch_size", c.patch_size), ("spatial_merge_size", c.spatial_merge_size), ("temporal_patch_size", c.temporal_patch_size), ("in_channels", c.in_channels)] {
+        if value == 0 {
+            return Err(f.error(key, "must be positive"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HUB_STYLE: &str = r#"{
+        "tie_word_embeddings": true, "image_token_id": 10,
+        "text_config": {"vocab_size": 64, "hidden_size": 32, "intermediate_size": 48, "num_hidden_layers": 2,
+            "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 8, "rope_theta": 5000000,
+            "rope_scaling": {"rope_type": "default", "mrope_section": [2, 1, 1], "mrope_interleaved": true}},
+        "vision_config": {"depth": 2, "hidden_size": 16, "intermediate_size": 24, "num_heads": 2, "out_hidden_size": 32,
+            "num_position_embeddings": 16, "deepstack_visual_indexes": [1, 0]}
+    }"#;
+
+    #[test]
+    fn reads_hub_rope_layout() {
+        let c = Qwen3VlConfig::from_json_str(HUB_STYLE, "config.json").unwrap();
+        assert_eq!(c.text.rope_theta, 5_000_000.0);
+        assert_eq!(c.text.mrope_section, [2, 1, 1]);
+        assert!(c.tie_word_embeddings);
+        assert_eq!(c.vision.deepstack_visual_indexes, vec![1, 0]);
+        assert_eq!(c.vision.rope_theta, 10_000.0);
+    }
+
+    #[test]
+    fn reads_transformers5_rope_layout_and_defaults() {
+        let text = HUB_STYLE.replace(
+            r#""rope_theta": 5000000,
+            "rope_scaling": {"rope_type": "default", "mrope_section": [2, 1, 1], "mrope_interleaved": true}"#,
+            r#""rope_parameters": {"rope_type": "default", "rope_theta": 1000.0, "mrope_section": [1, 2, 1]}"#,
+        );
+        let c = Qwen3VlConfig::from_json_str(&text, "config.json").unwrap();
+        assert_eq!((c.text.rope_theta, c.text.mrope_section), (1000.0, [1, 2, 1]));
+        let bare = HUB_STYLE.replace(
+            r#""rope_theta": 5000000,
+            "rope_scaling": {"rope_type": "default", "mrope_section": [2, 1, 1], "mrope_interleaved": true}"#,
+            r#""rms_norm_eps": 1e-6"#,
+        );
+        let c = Qwen3VlConfig::from_json_str(&bare, "config.json").unwrap();
+        assert_eq!((c.text.rope_theta, c.text.mrope_section), (500_000.0, [24, 20, 20]));
+    }
+
+    fn field_of(text: &str) -> String {
+        match Qwen3VlConfig::from_json_str(text, "cfg.json").unwrap_err() {
+            Qwen3VlError::Config { field, path, .. } => {
+                assert_eq!(path, PathBuf::from("cfg.json"));
+                field
+            }
+            other => panic!("unexpected error {other}"),
+        }
+    }
+
+    #[test]
+    fn invalid_configs_name_the_field() {
+        assert_eq!(field_of("{"), "<document>");
+        assert_eq!(field_of(&HUB_STYLE.replace(r#""num_key_value_heads": 2"#, r#""num_key_value_heads": 3"#)), "text_config.num_key_value_heads");
+        assert_eq!(field_of(&HUB_STYLE.replace(r#""hidden_size": 32,"#, "")), "text_config.hidden_size");
+        assert_eq!(field_of(&HUB_STYLE.replace("[1, 0]", "[1, 5]")), "vision_config.deepstack_visual_indexes");
+        assert_eq!(field_of(&HUB_STYLE.replace(r#""num_position_embeddings": 16"#, r#""num_position_embeddings": 15"#)), "vision_config.num_position_embeddings");
+        assert_eq!(field_of(&HUB_STYLE.replace("[2, 1, 1]", "[2, 1]")), "text_config.mrope_section");
+        assert_eq!(field_of(&HUB_STYLE.replace(r#""vocab_size": 64"#, r#""vocab_size": "x""#)), "text_config.vocab_size");
+        assert_eq!(field_of(&HUB_STYLE.replace(r#""image_token_id": 10"#, r#""image_token_id": 99"#)), "image_token_id");
+    }
+}

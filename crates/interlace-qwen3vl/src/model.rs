@@ -1,0 +1,335 @@
+//! `Qwen3VLForConditionalGeneration`: vision tower + text decoder + LM head, with image merge,
+//! deepstack injection and hidden-state observation (spec §4.1, §4.5, §8).
+
+use std::path::Path;
+
+use burn::module::{Module, ModuleMapper, Param};
+use burn::prelude::{Backend, Int, Tensor};
+use burn::tensor::{DType, TensorData};
+use interlace_core::{CoreError, DecoderStack, HiddenStateObserver, LayerSet, NoObserver, ObservedForward, TapPoint};
+
+use crate::cache::KvCache;
+use crate::checkpoint::Checkpoint;
+use crate::config::Qwen3VlConfig;
+use crate::input::Qwen3VlInput;
+use crate::linear::HfLinear;
+use crate::loader::WeightLoader;
+use crate::norm::RmsNorm;
+use crate::processor::RopePositions;
+use crate::rope::text_rope_tables;
+use crate::text::{DecoderLayer, TextRope};
+use crate::vision::VisionModel;
+use crate::{Qwen3VlError, Result};
+
+/// The text decoder (`model.language_model`).
+#[derive(Module, Debug)]
+pub struct TextModel<B: Backend> {
+    /// Token embeddings `[vocab, H]`.
+    pub embed_tokens: burn::nn::Embedding<B>,
+    /// Decoder layers.
+    pub layers: Vec<DecoderLayer<B>>,
+    /// Final RMSNorm.
+    pub norm: RmsNorm<B>,
+}
+
+/// Vision tower and text decoder (`model`).
+#[derive(Module, Debug)]
+pub struct Qwen3VlModel<B: Backend> {
+    /// The vision tower.
+    pub visual: VisionModel<B>,
+    /// The text decoder.
+    pub language_model: TextModel<B>,
+}
+
+/// Qwen3-VL with its language-model head, the type Hugging Face checkpoints describe.
+///
+/// Field names follow the checkpoint: `model.visual.*`, `model.language_model.*`, `lm_head`.
+#[derive(Module, Debug)]
+pub struct Qwen3VlForConditionalGeneration<B: Backend> {
+    /// Vision tower and text decoder.
+    pub model: Qwen3VlModel<B>,
+    /// The output projection; `None` when tied to the embeddings.
+    pub lm_head: Option<HfLinear<B>>,
+    /// The configuration, kept in step with layer removal.
+    #[module(skip)]
+    pub config: Qwen3VlConfig,
+}
+
+/// Short name for [`Qwen3VlForConditionalGeneration`].
+pub type Qwen3Vl<B> = Qwen3VlForConditionalGeneration<B>;
+
+/// Which positions get logits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogitsFor {
+    /// Every position `[1, seq, vocab]`.
+    All,
+    /// Only the last position `[1, 1, vocab]` (generation).
+    Last,
+}
+
+/// Everything the decoder needs for one prompt, after the vision tower ran.
+struct Prepared<B: Backend> {
+    embeds: Tensor<B, 3>,
+    positions: RopePositions,
+    visual_rows: Vec<usize>,
+    deepstack: Vec<Tensor<B, 2>>,
+}
+
+impl<B: Backend> Qwen3VlForConditionalGeneration<B> {
+    /// Loads a Hugging Face model directory (`config.json` + safetensors weights, single or
+    /// sharded) onto `device`, converting every weight to `dtype` (F32, BF16 or F16).
+    ///
+    /// Fails with a typed error on a missing, unexpected or mis-shaped tensor.
+    pub fn from_pretrained(dir: impl AsRef<Path>, device: &B::Device, dtype: DType) -> Result<Self> {
+        let dir = dir.as_ref();
+        let config = Qwen3VlConfig::from_dir(dir)?;
+        let checkpoint = Checkpoint::open(dir)?;
+        Self::load(&config, &checkpoint, device, dtype)
+    }
+
+    /// Builds the model from an opened checkpoint, checking every tensor against `config`.
+    pub fn load(config: &Qwen3VlConfig, checkpoint: &Checkpoint, device: &B::Device, dtype: DType) -> Result<Self> {
+        if !matches!(dtype, DType::F32 | DType::BF16 | DType::F16) {
+            return Err(Qwen3VlError::Input(format!("model dtype must be F32, BF16 or F16, not {dtype:?}")));
+        }
+        if !B::supports_dtype(device, dtype) {
+            return Err(Qwen3VlError::Input(format!("this backend cannot compute in {dtype:?} on {device:?}; choose another dtype or backend")));
+        }
+        let loader = WeightLoader::<B>::new(checkpoint, device, dtype);
+        let t = &config.text;
+        let embed_tokens = burn::nn::Embedding {
+            weight: Param::from_tensor(loader.tensor("model.language_model.embed_tokens.weight", [t.vocab_size, t.hidden_size])?),
+        };
+        let layers = (0..t.num_hidden_layers)
+            .map(|i| DecoderLayer::load(&loader, &format!("model.language_model.layers.{i}"), t))
+            .collect::<Result<Vec<_>>>()?;
+        let norm = loader.rms_norm("model.language_model.norm", t.hidden_size, t.rms_norm_eps)?;
+        let visual = VisionModel::load(&loader, "model.visual", &config.vision, t.hidden_size)?;
+        let lm_head = if config.tie_word_embeddings {
+            None
+        } else {
+            Some(loader.linear("lm_head", t.vocab_size, t.hidden_size, false)?)
+        };
+        let unread: Vec<String> = checkpoint.unread().into_iter().filter(|n| !(config.tie_word_embeddings && n == "lm_head.weight")).collect();
+        if !unread.is_empty() {
+            checkpoint.ensure_all_read()?;
+        }
+        Ok(Self { model: Qwen3VlModel { visual, language_model: TextModel { embed_tokens, layers, norm } }, lm_head, config: config.clone() })
+    }
+
+    /// The float dtype of the weights.
+    pub fn dtype(&self) -> DType {
+        self.model.language_model.embed_tokens.weight.val().dtype()
+    }
+
+    /// The device holding the weights.
+    pub fn device(&self) -> B::Device {
+        self.model.language_model.embed_tokens.weight.val().device()
+    }
+
+    /// Logits `[1, seq, vocab]` for one prompt.
+    pub fn forward(&self, input: &Qwen3VlInput) -> Result<Tensor<B, 3>> {
+        let prepared = self.prepare(input)?;
+        self.run(prepared, TapPoint::Transformers, &mut NoObserver, None, LogitsFor::All)
+    }
+
+    /// Runs the prompt, filling `cache`, and returns the logits of its last position `[vocab]`.
+    pub fn prefill(&self, input: &Qwen3VlInput, cache: &mut KvCache<B>) -> Result<Tensor<B, 1>> {
+        if cache.seq_len() != 0 || cache.layers.len() != self.num_layers() {
+            return Err(Qwen3VlError::Input("prefill needs a fresh cache with one entry per layer".into()));
+        }
+        let prepared = self.prepare(input)?;
+        cache.rope_delta = prepared.positions.rope_delta;
+        let logits = self.run(prepared, TapPoint::Transformers, &mut NoObserver, Some(cache), LogitsFor::Last)?;
+        Ok(logits.flatten(0, 2))
+    }
+
+    /// Feeds one generated token and returns the next logits `[vocab]`.
+    ///
+    /// Its position is `seq_len + rope_delta` on all three M-RoPE axes; no deepstack applies.
+    pub fn decode_step(&self, token: u32, cache: &mut KvCache<B>) -> Result<Tensor<B, 1>> {
+        if token as usize >= self.config.text.vocab_size {
+            return Err(Qwen3VlError::Input(format!("token {token} is outside the vocabulary of {}", self.config.text.vocab_size)));
+        }
+        let device = self.device();
+        let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![token as i64], [1, 1]), &device);
+        let embeds = self.model.language_model.embed_tokens.forward(ids);
+        let position = cache.seq_len() as i64 + cache.rope_delta;
+        let positions = RopePositions { t: vec![position], h: vec![position], w: vec![position], rope_delta: cache.rope_delta };
+        let prepared = Prepared { embeds, positions, visual_rows: vec![], deepstack: vec![] };
+        let logits = self.run(prepared, TapPoint::Transformers, &mut NoObserver, Some(cache), LogitsFor::Last)?;
+        Ok(logits.flatten(0, 2))
+    }
+
+    /// Embeds the prompt, runs the vision tower and merges image features (spec §4.1).
+    fn prepare(&self, input: &Qwen3VlInput) -> Result<Prepared<B>> {
+        let device = self.device();
+        let config = &self.config;
+        let seq = input.input_ids.len();
+        if seq == 0 {
+            return Err(Qwen3VlError::Input("input_ids is empty".into()));
+        }
+        if let Some(&bad) = input.input_ids.iter().find(|&&id| id as usize >= config.text.vocab_size) {
+            return Err(Qwen3VlError::Input(format!("token {bad} is outside the vocabulary of {}", config.text.vocab_size)));
+        }
+        let ids: Vec<i64> = input.input_ids.iter().map(|&id| id as i64).collect();
+        let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [1, seq]), &device);
+        let mut embeds = self.model.language_model.embed_tokens.forward(ids);
+        let visual_rows: Vec<usize> = input.input_ids.iter().enumerate().filter(|(_, &id)| id == config.image_token_id).map(|(i, _)| i).collect();
+        let rope = crate::processor::rope_index(&input.input_ids, &input.image_grid_thw, config.image_token_id, config.vision.spatial_merge_size)?;
+        let mut deepstack = Vec::new();
+        if !input.image_grid_thw.is_empty() {
+            let rows = input.pixel_values.len() / self.config.vision.patch_dim().max(1);
+            let pixels = Tensor::<B, 2>::from_data(TensorData::new(input.pixel_values.clone(), [rows, self.config.vision.patch_dim()]), (&device, DType::F32));
+            if rows * self.config.vision.patch_dim() != input.pixel_values.len() {
+                return Err(Qwen3VlError::Input(format!("pixel_values has {} values, not a multiple of {}", input.pixel_values.len(), self.config.vision.patch_dim())));
+            }
+            let vision = self.model.visual.forward(pixels, &input.image_grid_thw)?;
+            let features = vision.image_embeds.dims()[0];
+            if features != visual_rows.len() {
+                return Err(Qwen3VlError::Input(format!(
+                    "the prompt has {} image tokens but the images give {features} features",
+                    visual_rows.len()
+                )));
+            }
+            embeds = overwrite_rows(embeds.squeeze_dim::<2>(0), &visual_rows, vision.image_embeds).unsqueeze_dim(0);
+            deepstack = vision.deepstack;
+        } else if !visual_rows.is_empty() {
+            return Err(Qwen3VlError::Input(format!("the prompt has {} image tokens but no images", visual_rows.len())));
+        }
+        Ok(Prepared { embeds, positions: rope, visual_rows, deepstack })
+    }
+
+    /// Runs the decoder layers, reporting hidden states to `observer` (spec §8).
+    fn run(
+        &self,
+        prepared: Prepared<B>,
+        tap: TapPoint,
+        observer: &mut dyn HiddenStateObserver<B>,
+        mut cache: Option<&mut KvCache<B>>,
+        logits_for: LogitsFor,
+    ) -> Result<Tensor<B, 3>> {
+        let Prepared { embeds, positions, visual_rows, deepstack, .. } = prepared;
+        let text = &self.model.language_model;
+        let num_layers = text.layers.len();
+        let rope = self.text_rope(&positions);
+        let mut hidden = embeds;
+        observer.observe(0, hidden.clone())?;
+        for (l, layer) in text.layers.iter().enumerate() {
+            let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[l]);
+            hidden = layer.forward(hidden, &rope, layer_cache);
+            let is_last = l + 1 == num_layers;
+            if tap == TapPoint::Transformers && !is_last {
+                observer.observe(l + 1, hidden.clone())?;
+            }
+            if let Some(feature) = deepstack.get(l) {
+                let base = hidden.squeeze_dim::<2>(0);
+                let added = base.clone().select(0, row_index::<B>(&visual_rows, &base.device())) + feature.clone();
+                hidden = overwrite_rows(base, &visual_rows, added).unsqueeze_dim(0);
+            }
+            if tap == TapPoint::Residual {
+                observer.observe(l + 1, hidden.clone())?;
+            }
+        }
+        let normed = text.norm.forward(hidden);
+        if tap == TapPoint::Transformers {
+            observer.observe(num_layers, normed.clone())?;
+        }
+        let normed = match logits_for {
+            LogitsFor::All => normed,
+            LogitsFor::Last => {
+                let seq = normed.dims()[1];
+                normed.narrow(1, seq - 1, 1)
+            }
+        };
+        Ok(self.lm_head_forward(normed))
+    }
+
+    fn lm_head_forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        match &self.lm_head {
+            Some(head) => head.forward(x),
+            None => x.matmul(self.model.language_model.embed_tokens.weight.val().transpose().unsqueeze::<3>()),
+        }
+    }
+
+    fn text_rope(&self, positions: &RopePositions) -> TextRope<B> {
+        let t = &self.config.text;
+        let (cos, sin) = text_rope_tables::<B>(positions, t.head_dim, t.rope_theta, t.mrope_section, &self.device());
+        // Text RoPE rotates in the model dtype (transformers casts cos/sin down first).
+        let dtype = self.dtype();
+        TextRope { cos: cos.cast(dtype).unsqueeze::<4>(), sin: sin.cast(dtype).unsqueeze::<4>() }
+    }
+}
+
+fn row_index<B: Backend>(rows: &[usize], device: &B::Device) -> Tensor<B, 1, Int> {
+    Tensor::from_data(TensorData::new(rows.iter().map(|&r| r as i64).collect::<Vec<_>>(), [rows.len()]), device)
+}
+
+/// Returns `x` `[seq, H]` with row `rows[k]` replaced by `values[k]`: one gather from
+/// `[x; values]`, so untouched rows are bit-identical.
+fn overwrite_rows<B: Backend>(x: Tensor<B, 2>, rows: &[usize], values: Tensor<B, 2>) -> Tensor<B, 2> {
+    if rows.is_empty() {
+        return x;
+    }
+    let seq = x.dims()[0];
+    let mut source: Vec<usize> = (0..seq).collect();
+    for (k, &row) in rows.iter().enumerate() {
+        source[row] = seq + k;
+    }
+    let device = x.device();
+    Tensor::cat(vec![x, values], 0).select(0, row_index::<B>(&source, &device))
+}
+
+/// Marks every float parameter it visits as trainable.
+struct RequireGrad;
+
+impl<B: Backend> ModuleMapper<B> for RequireGrad {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        param.set_require_grad(true)
+    }
+}
+
+impl<B: Backend> DecoderStack for Qwen3VlForConditionalGeneration<B> {
+    fn num_layers(&self) -> usize {
+        self.model.language_model.layers.len()
+    }
+
+    fn layer_param_count(&self, index: usize) -> Result<usize, CoreError> {
+        let layers = &self.model.language_model.layers;
+        layers.get(index).map(Module::num_params).ok_or(CoreError::LayerOutOfRange { index, num_layers: layers.len() })
+    }
+
+    fn param_count(&self) -> usize {
+        self.num_params()
+    }
+
+    fn remove_layers(mut self, drop: &LayerSet) -> Result<Self, CoreError> {
+        let checked = LayerSet::for_removal(drop.as_slice().iter().copied(), self.num_layers())?;
+        let layers = std::mem::take(&mut self.model.language_model.layers);
+        self.model.language_model.layers = layers.into_iter().enumerate().filter(|(i, _)| !checked.contains(*i)).map(|(_, l)| l).collect();
+        self.config.text.num_hidden_layers = self.model.language_model.layers.len();
+        Ok(self)
+    }
+
+    fn set_trainable_layers(mut self, trainable: &LayerSet) -> Result<Self, CoreError> {
+        let checked = LayerSet::new(trainable.as_slice().iter().copied(), self.num_layers())?;
+        let layers = std::mem::take(&mut self.model.language_model.layers);
+        let mut frozen = self.no_grad();
+        frozen.model.language_model.layers = layers
+            .into_iter()
+            .enumerate()
+            .map(|(i, layer)| if checked.contains(i) { layer.map(&mut RequireGrad) } else { layer.no_grad() })
+            .collect();
+        Ok(frozen)
+    }
+}
+
+impl<B: Backend> ObservedForward<B> for Qwen3VlForConditionalGeneration<B> {
+    type Input = Qwen3VlInput;
+    type Error = Qwen3VlError;
+
+    fn forward_observed(&self, input: &Qwen3VlInput, tap: TapPoint, observer: &mut dyn HiddenStateObserver<B>) -> Result<Tensor<B, 3>> {
+        let prepared = self.prepare(input)?;
+        self.run(prepared, tap, observer, None, LogitsFor::All)
+    }
+}

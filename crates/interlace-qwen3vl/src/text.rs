@@ -1,0 +1,146 @@
+//! The Qwen3 text decoder: QK-normed GQA attention with interleaved M-RoPE and a SwiGLU MLP
+//! (spec §4).
+
+use burn::module::Module;
+use burn::prelude::{Backend, Tensor};
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+
+use crate::activation::silu;
+use crate::cache::LayerCache;
+use crate::config::TextConfig;
+use crate::linear::HfLinear;
+use crate::loader::WeightLoader;
+use crate::norm::RmsNorm;
+use crate::rope::apply_rotary;
+use crate::Result;
+
+/// Cosine and sine tables `[1, 1, seq, head_dim]` in the model dtype, shared by all layers of
+/// one forward pass.
+#[derive(Debug, Clone)]
+pub struct TextRope<B: Backend> {
+    /// Cosines.
+    pub cos: Tensor<B, 4>,
+    /// Sines.
+    pub sin: Tensor<B, 4>,
+}
+
+/// Self-attention with per-head RMSNorm on q and k, and grouped key/value heads.
+#[derive(Module, Debug)]
+pub struct TextAttention<B: Backend> {
+    /// `[nq·D, H]`.
+    pub q_proj: HfLinear<B>,
+    /// `[nkv·D, H]`.
+    pub k_proj: HfLinear<B>,
+    /// `[nkv·D, H]`.
+    pub v_proj: HfLinear<B>,
+    /// `[H, nq·D]`.
+    pub o_proj: HfLinear<B>,
+    /// Per-head query norm `[D]`.
+    pub q_norm: RmsNorm<B>,
+    /// Per-head key norm `[D]`.
+    pub k_norm: RmsNorm<B>,
+    /// Query heads.
+    pub num_heads: usize,
+    /// Key/value heads.
+    pub num_kv_heads: usize,
+    /// Per-head width.
+    pub head_dim: usize,
+}
+
+/// SwiGLU MLP: `down(silu(gate(x)) · up(x))`.
+#[derive(Module, Debug)]
+pub struct TextMlp<B: Backend> {
+    /// `[I, H]`.
+    pub gate_proj: HfLinear<B>,
+    /// `[I, H]`.
+    pub up_proj: HfLinear<B>,
+    /// `[H, I]`.
+    pub down_proj: HfLinear<B>,
+}
+
+/// One pre-norm decoder layer (`model.language_model.layers.{i}`).
+#[derive(Module, Debug)]
+pub struct DecoderLayer<B: Backend> {
+    /// Attention.
+    pub self_attn: TextAttention<B>,
+    /// MLP.
+    pub mlp: TextMlp<B>,
+    /// Norm before attention.
+    pub input_layernorm: RmsNorm<B>,
+    /// Norm before the MLP.
+    pub post_attention_layernorm: RmsNorm<B>,
+}
+
+impl<B: Backend> DecoderLayer<B> {
+    /// Loads `{prefix}.*`.
+    pub fn load(loader: &WeightLoader<B>, prefix: &str, c: &TextConfig) -> Result<Self> {
+        let (h, d) = (c.hidden_size, c.head_dim);
+        let eps = c.rms_norm_eps;
+        Ok(Self {
+            self_attn: TextAttention {
+                q_proj: loader.linear(&format!("{prefix}.self_attn.q_proj"), c.num_attention_heads * d, h, false)?,
+                k_proj: loader.linear(&format!("{prefix}.self_attn.k_proj"), c.num_key_value_heads * d, h, false)?,
+                v_proj: loader.linear(&format!("{prefix}.self_attn.v_proj"), c.num_key_value_heads * d, h, false)?,
+                o_proj: loader.linear(&format!("{prefix}.self_attn.o_proj"), h, c.num_attention_heads * d, false)?,
+                q_norm: loader.rms_norm(&format!("{prefix}.self_attn.q_norm"), d, eps)?,
+                k_norm: loader.rms_norm(&format!("{prefix}.self_attn.k_norm"), d, eps)?,
+                num_heads: c.num_attention_heads,
+                num_kv_heads: c.num_key_value_heads,
+                head_dim: d,
+            },
+            mlp: TextMlp {
+                gate_proj: loader.linear(&format!("{prefix}.mlp.gate_proj"), c.intermediate_size, h, false)?,
+                up_proj: loader.linear(&format!("{prefix}.mlp.up_proj"), c.intermediate_size, h, false)?,
+                down_proj: loader.linear(&format!("{prefix}.mlp.down_proj"), h, c.intermediate_size, false)?,
+            },
+            input_layernorm: loader.rms_norm(&format!("{prefix}.input_layernorm"), h, eps)?,
+            post_attention_layernorm: loader.rms_norm(&format!("{prefix}.post_attention_layernorm"), h, eps)?,
+        })
+    }
+
+    /// Applies the layer to `x` `[batch, seq, H]`; with a cache, appends this step's keys and
+    /// values and attends over everything cached.
+    pub fn forward(&self, x: Tensor<B, 3>, rope: &TextRope<B>, cache: Option<&mut LayerCache<B>>) -> Tensor<B, 3> {
+        let h = x.clone() + self.self_attn.forward(self.input_layernorm.forward(x), rope, cache);
+        let normed = self.post_attention_layernorm.forward(h.clone());
+        h + self.mlp.forward(normed)
+    }
+}
+
+impl<B: Backend> TextMlp<B> {
+    fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        self.down_proj.forward(silu(self.gate_proj.forward(x.clone())) * self.up_proj.forward(x))
+    }
+}
+
+impl<B: Backend> TextAttention<B> {
+    fn forward(&self, x: Tensor<B, 3>, rope: &TextRope<B>, cache: Option<&mut LayerCache<B>>) -> Tensor<B, 3> {
+        let [batch, seq, _] = x.dims();
+        let split_heads = |t: Tensor<B, 3>, heads: usize| t.reshape([batch, seq, heads, self.head_dim]);
+        // QK-norm per head before RoPE; heads move to axis 1 for attention.
+        let q = self.q_norm.forward(split_heads(self.q_proj.forward(x.clone()), self.num_heads)).swap_dims(1, 2);
+        let k = self.k_norm.forward(split_heads(self.k_proj.forward(x.clone()), self.num_kv_heads)).swap_dims(1, 2);
+        let v = split_heads(self.v_proj.forward(x), self.num_kv_heads).swap_dims(1, 2);
+        let q = apply_rotary(q, rope.cos.clone(), rope.sin.clone());
+        let k = apply_rotary(k, rope.cos.clone(), rope.sin.clone());
+        let (k, v) = match cache {
+            Some(cache) => cache.append(k, v),
+            None => (k, v),
+        };
+        let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
+        let n_rep = self.num_heads / self.num_kv_heads;
+        let out = attention(q, repeat_kv(k, n_rep), repeat_kv(v, n_rep), None, None, options);
+        self.o_proj.forward(out.swap_dims(1, 2).reshape([batch, seq, self.num_heads * self.head_dim]))
+    }
+}
+
+/// Repeats each key/value head `n_rep` times so kv head `g` serves query heads
+/// `g·n_rep .. (g+1)·n_rep`.
+fn repeat_kv<B: Backend>(x: Tensor<B, 4>, n_rep: usize) -> Tensor<B, 4> {
+    if n_rep == 1 {
+        return x;
+    }
+    let [batch, heads, seq, dim] = x.dims();
+    x.unsqueeze_dim::<5>(2).expand([batch, heads, n_rep, seq, dim]).reshape([batch, heads * n_rep, seq, dim])
+}
