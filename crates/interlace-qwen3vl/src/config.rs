@@ -345,7 +345,7 @@ mod tests {
     use super::*;
 
     const HUB_STYLE: &str = r#"{
-        "tie_word_embeddings": true, "image_token_id": 10,
+        "tie_word_embeddings": true, "image_token_id": 10, "video_token_id": 11,
         "text_config": {"vocab_size": 64, "hidden_size": 32, "intermediate_size": 48, "num_hidden_layers": 2,
             "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 8, "rope_theta": 5000000,
             "rope_scaling": {"rope_type": "default", "mrope_section": [2, 1, 1], "mrope_interleaved": true}},

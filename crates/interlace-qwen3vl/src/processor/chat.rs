@@ -383,10 +383,15 @@ pub fn new_environment() -> Environment<'static> {
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
     env.set_keep_trailing_newline(false);
-    env.add_function("raise_exception", |msg: String| -> std::result::Result<Value, Error> {
-        Err(Error::new(ErrorKind::InvalidOperation, msg))
+    env.add_function(
+        "raise_exception",
+        |msg: String| -> std::result::Result<Value, Error> {
+            Err(Error::new(ErrorKind::InvalidOperation, msg))
+        },
+    );
+    env.add_function("strftime_now", |fmt: String| -> String {
+        strftime_utc(&fmt)
     });
-    env.add_function("strftime_now", |fmt: String| -> String { strftime_utc(&fmt) });
     env.add_filter("tojson", tojson_filter);
     env.set_unknown_method_callback(python_method);
     env
@@ -395,7 +400,11 @@ pub fn new_environment() -> Environment<'static> {
 /// transformers' `tojson`: `json.dumps(x, ensure_ascii=False, indent=indent,
 /// separators=separators, sort_keys=sort_keys)` — no HTML escaping, Python separators.
 /// Note: without minijinja's `preserve_order` feature, map keys come out sorted.
-fn tojson_filter(value: Value, _args: Rest<Value>, kwargs: Kwargs) -> std::result::Result<Value, Error> {
+fn tojson_filter(
+    value: Value,
+    _args: Rest<Value>,
+    kwargs: Kwargs,
+) -> std::result::Result<Value, Error> {
     let indent: Option<Value> = kwargs.get("indent")?;
     let sort_keys: Option<bool> = kwargs.get("sort_keys")?;
     let _ensure_ascii: Option<bool> = kwargs.get("ensure_ascii")?;
@@ -466,7 +475,10 @@ impl JsonFmt {
                 }
             }
             ValueKind::String => json_escape(v.as_str().unwrap_or_default(), out),
-            ValueKind::Bytes => json_escape(&String::from_utf8_lossy(v.as_bytes().unwrap_or_default()), out),
+            ValueKind::Bytes => json_escape(
+                &String::from_utf8_lossy(v.as_bytes().unwrap_or_default()),
+                out,
+            ),
             ValueKind::Map => {
                 let mut keys: Vec<Value> = v.try_iter()?.collect();
                 if self.sort_keys {
@@ -547,7 +559,11 @@ fn python_float_repr(f: f64) -> String {
         return "NaN".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+        return if f > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        };
     }
     let sci = format!("{:e}", f.abs());
     let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
@@ -593,7 +609,8 @@ fn python_method(
     match value.kind() {
         ValueKind::String => {
             let s = value.as_str().unwrap_or_default();
-            let strip_set = |i: usize| -> Option<Vec<char>> { arg_str(i).map(|c| c.chars().collect()) };
+            let strip_set =
+                |i: usize| -> Option<Vec<char>> { arg_str(i).map(|c| c.chars().collect()) };
             let prefixes = |i: usize| -> Vec<String> {
                 match args.get(i) {
                     Some(v) if v.kind() == ValueKind::Seq => v
@@ -652,7 +669,9 @@ fn python_method(
                         return Err(unknown());
                     };
                     match args.get(2).and_then(|v| v.as_i64()) {
-                        Some(n) if n >= 0 => Value::from(s.replacen(old.as_str(), &new, n as usize)),
+                        Some(n) if n >= 0 => {
+                            Value::from(s.replacen(old.as_str(), &new, n as usize))
+                        }
                         _ => Value::from(s.replace(old.as_str(), &new)),
                     }
                 }
@@ -662,7 +681,11 @@ fn python_method(
                         .map(|b| s[..b].chars().count() as i64)
                         .unwrap_or(-1),
                 ),
-                "count" => Value::from(arg_str(0).map(|sub| s.matches(sub.as_str()).count()).unwrap_or(0)),
+                "count" => Value::from(
+                    arg_str(0)
+                        .map(|sub| s.matches(sub.as_str()).count())
+                        .unwrap_or(0),
+                ),
                 "title" => {
                     let mut out = String::with_capacity(s.len());
                     let mut prev_alpha = false;
@@ -684,7 +707,10 @@ fn python_method(
                 "capitalize" => {
                     let mut cs = s.chars();
                     Value::from(match cs.next() {
-                        Some(f) => f.to_uppercase().chain(cs.flat_map(|c| c.to_lowercase())).collect(),
+                        Some(f) => f
+                            .to_uppercase()
+                            .chain(cs.flat_map(|c| c.to_lowercase()))
+                            .collect(),
                         None => String::new(),
                     })
                 }
@@ -744,11 +770,27 @@ fn strftime_utc(fmt: &str) -> String {
 
 fn format_time(secs: i64, fmt: &str) -> String {
     const MONTHS: [&str; 12] = [
-        "January", "February", "March", "April", "May", "June", "July", "August", "September",
-        "October", "November", "December",
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
     ];
     const DAYS: [&str; 7] = [
-        "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
     ];
     let days = secs.div_euclid(86_400);
     let tod = secs.rem_euclid(86_400);
@@ -955,7 +997,9 @@ mod tests {
         ]);
         let msgs: Vec<ChatMessage> = serde_json::from_value(v).unwrap();
         assert_eq!(msgs.len(), 2);
-        assert!(matches!(&msgs[1].content[0], ContentPart::Image(ImageSource::Path(p)) if p == Path::new("images/x.png")));
+        assert!(
+            matches!(&msgs[1].content[0], ContentPart::Image(ImageSource::Path(p)) if p == Path::new("images/x.png"))
+        );
         let back = serde_json::to_value(&msgs[1]).unwrap();
         assert_eq!(
             back,
@@ -963,7 +1007,10 @@ mod tests {
         );
         let mem = serde_json::to_value(ContentPart::image(DynamicImage::new_rgb8(1, 1))).unwrap();
         assert_eq!(mem, serde_json::json!({"type": "image"}));
-        assert!(serde_json::from_value::<ChatMessage>(serde_json::json!({"role": "tool", "content": "x"})).is_err());
+        assert!(serde_json::from_value::<ChatMessage>(
+            serde_json::json!({"role": "tool", "content": "x"})
+        )
+        .is_err());
     }
 
     #[test]
@@ -971,22 +1018,43 @@ mod tests {
         let env = new_environment();
         let r = |src: &str, ctx: Value| env.render_str(src, ctx).unwrap();
         assert_eq!(
-            r("{{ x | tojson }}", minijinja::context! { x => serde_json::json!({"a": [1, 2.5, "é<"], "b": null}) }),
+            r(
+                "{{ x | tojson }}",
+                minijinja::context! { x => serde_json::json!({"a": [1, 2.5, "é<"], "b": null}) }
+            ),
             r#"{"a": [1, 2.5, "é<"], "b": null}"#
         );
         assert_eq!(
-            r("{{ x | tojson(indent=2) }}", minijinja::context! { x => serde_json::json!({"a": [1]}) }),
+            r(
+                "{{ x | tojson(indent=2) }}",
+                minijinja::context! { x => serde_json::json!({"a": [1]}) }
+            ),
             "{\n  \"a\": [\n    1\n  ]\n}"
         );
-        assert_eq!(r("{{ 'a,b,c'.split(',') | join('|') }}", Value::UNDEFINED), "a|b|c");
-        assert_eq!(r("{{ '  x '.strip() }}{{ 'xyx'.rstrip('x') }}", Value::UNDEFINED), "xxy");
-        assert_eq!(r("{{ 'abc'.startswith('ab') }}", Value::UNDEFINED), "true");
         assert_eq!(
-            r("{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}", minijinja::context! { d => serde_json::json!({"a": 1}) }),
+            r("{{ 'a,b,c'.split(',') | join('|') }}", Value::UNDEFINED),
+            "a|b|c"
+        );
+        assert_eq!(
+            r(
+                "{{ '  x '.strip() }}{{ 'xyx'.rstrip('x') }}",
+                Value::UNDEFINED
+            ),
+            "xxy"
+        );
+        assert_eq!(r("{{ 'abc'.startswith('ab') }}", Value::UNDEFINED), "True");
+        assert_eq!(
+            r(
+                "{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}",
+                minijinja::context! { d => serde_json::json!({"a": 1}) }
+            ),
             "a=1;"
         );
         assert_eq!(
-            r("{% for i in range(5) %}{% if i == 3 %}{% break %}{% endif %}{{ i }}{% endfor %}", Value::UNDEFINED),
+            r(
+                "{% for i in range(5) %}{% if i == 3 %}{% break %}{% endif %}{{ i }}{% endfor %}",
+                Value::UNDEFINED
+            ),
             "012"
         );
         let e = env
@@ -1019,7 +1087,8 @@ mod tests {
         let e = ChatTemplate::from_source("{% if %}", "x.jinja").unwrap_err();
         assert!(matches!(e, ProcessorError::Template { .. }));
         assert!(e.to_string().contains("x.jinja"));
-        let dir = std::env::temp_dir().join(format!("interlace-tpl-missing-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("interlace-tpl-missing-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let e = ChatTemplate::from_dir(&dir).unwrap_err();
         assert!(matches!(e, ProcessorError::MissingFile { .. }));

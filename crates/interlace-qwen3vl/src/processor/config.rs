@@ -6,10 +6,12 @@ use serde_json::{Map, Value};
 
 use super::error::{ProcessorError, Result};
 
-/// OpenAI CLIP mean, the default of transformers' `Qwen2VLImageProcessor` when `image_mean` is absent.
-pub const OPENAI_CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
-/// OpenAI CLIP std, the default of transformers' `Qwen2VLImageProcessor` when `image_std` is absent.
-pub const OPENAI_CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
+/// OpenAI CLIP mean (Python floats), the default of transformers' `Qwen2VLImageProcessor` when
+/// `image_mean` is absent; converted to f32 as `torch.tensor` does.
+pub const OPENAI_CLIP_MEAN: [f64; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
+/// OpenAI CLIP std (Python floats), the default of transformers' `Qwen2VLImageProcessor` when
+/// `image_std` is absent; converted to f32 as `torch.tensor` does.
+pub const OPENAI_CLIP_STD: [f64; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
 
 /// Settings of the Qwen2-VL image processor as used by Qwen3-VL.
 ///
@@ -67,8 +69,8 @@ impl Default for ImageProcessorConfig {
             patch_size: 14,
             temporal_patch_size: 2,
             merge_size: 2,
-            image_mean: OPENAI_CLIP_MEAN,
-            image_std: OPENAI_CLIP_STD,
+            image_mean: OPENAI_CLIP_MEAN.map(|v| v as f32),
+            image_std: OPENAI_CLIP_STD.map(|v| v as f32),
             rescale_factor: 1.0 / 255.0,
             do_resize: true,
             do_rescale: true,
@@ -150,9 +152,14 @@ impl ImageProcessorConfig {
         let mut c = Self::default();
 
         if let Some(size) = p.get("size") {
-            let so = size.as_object().ok_or_else(|| p.err("size", "expected an object"))?;
+            let so = size
+                .as_object()
+                .ok_or_else(|| p.err("size", "expected an object"))?;
             let sp = Fields { obj: so, path };
-            match (sp.usize_opt("shortest_edge")?, sp.usize_opt("longest_edge")?) {
+            match (
+                sp.usize_opt("shortest_edge")?,
+                sp.usize_opt("longest_edge")?,
+            ) {
                 (Some(lo), Some(hi)) => {
                     c.min_pixels = lo;
                     c.max_pixels = hi;

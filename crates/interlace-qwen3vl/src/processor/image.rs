@@ -284,6 +284,11 @@ fn axis_taps(in_size: usize, out_size: usize) -> AxisTaps {
     }
 }
 
+/// `a` is a multiple of `b` (false for `b == 0`); `is_multiple_of` needs Rust 1.87.
+pub(crate) fn divisible(a: usize, b: usize) -> bool {
+    a.checked_rem(b) == Some(0)
+}
+
 #[inline]
 fn finish(acc: i32, precision: u32) -> u8 {
     (acc >> precision).clamp(0, 255) as u8
@@ -308,11 +313,7 @@ pub fn resize_bicubic_aa(img: &RgbPlanar, out_h: usize, out_w: usize) -> RgbPlan
         let t = axis_taps(in_w, out_w);
         let bias = 1i32 << (t.precision - 1);
         let mut out = vec![0u8; 3 * in_h * out_w];
-        for (src_row, dst_row) in img
-            .data
-            .chunks_exact(in_w)
-            .zip(out.chunks_exact_mut(out_w))
-        {
+        for (src_row, dst_row) in img.data.chunks_exact(in_w).zip(out.chunks_exact_mut(out_w)) {
             for (x, d) in dst_row.iter_mut().enumerate() {
                 let s = t.start[x];
                 let n = t.len[x];
@@ -381,7 +382,10 @@ pub fn resize_for_model(img: &RgbPlanar, cfg: &ImageProcessorConfig) -> Result<R
         } else {
             Ok(resize_bicubic_aa(img, hb, wb))
         }
-    } else if img.height % factor != 0 || img.width % factor != 0 || img.height == 0 || img.width == 0
+    } else if !divisible(img.height, factor)
+        || !divisible(img.width, factor)
+        || img.height == 0
+        || img.width == 0
     {
         Err(ProcessorError::InvalidImageSize {
             height: img.height,
@@ -401,8 +405,8 @@ pub fn resize_for_model(img: &RgbPlanar, cfg: &ImageProcessorConfig) -> Result<R
 pub fn normalization_lut(cfg: &ImageProcessorConfig) -> [[f32; 256]; 3] {
     let mut lut = [[0f32; 256]; 3];
     let inv = (1.0 / cfg.rescale_factor) as f32;
-    for c in 0..3 {
-        for (x, slot) in lut[c].iter_mut().enumerate() {
+    for (c, lut_c) in lut.iter_mut().enumerate() {
+        for (x, slot) in lut_c.iter_mut().enumerate() {
             let x = x as f32;
             *slot = match (cfg.do_rescale, cfg.do_normalize) {
                 (true, true) => {
@@ -425,7 +429,11 @@ pub fn normalization_lut(cfg: &ImageProcessorConfig) -> [[f32; 256]; 3] {
 pub fn patchify(img: &RgbPlanar, cfg: &ImageProcessorConfig) -> Result<ProcessedImage> {
     let (p, m, tp) = (cfg.patch_size, cfg.merge_size, cfg.temporal_patch_size);
     let factor = p * m;
-    if img.height == 0 || img.width == 0 || img.height % factor != 0 || img.width % factor != 0 {
+    if img.height == 0
+        || img.width == 0
+        || !divisible(img.height, factor)
+        || !divisible(img.width, factor)
+    {
         return Err(ProcessorError::InvalidImageSize {
             height: img.height,
             width: img.width,
@@ -448,7 +456,9 @@ pub fn patchify(img: &RgbPlanar, cfg: &ImageProcessorConfig) -> Result<Processed
                         for _t in 0..tp {
                             for y in 0..p {
                                 let base = (r * p + y) * w + col * p;
-                                out.extend(plane[base..base + p].iter().map(|&v| lut_c[v as usize]));
+                                out.extend(
+                                    plane[base..base + p].iter().map(|&v| lut_c[v as usize]),
+                                );
                             }
                         }
                     }
@@ -506,7 +516,11 @@ mod tests {
     fn smart_resize_aspect_ratio() {
         assert!(smart_resize(10, 2000, 32, MIN, MAX).is_ok());
         match smart_resize(10, 2001, 32, MIN, MAX) {
-            Err(ProcessorError::AspectRatio { height, width, ratio }) => {
+            Err(ProcessorError::AspectRatio {
+                height,
+                width,
+                ratio,
+            }) => {
                 assert_eq!((height, width), (10, 2001));
                 assert!(ratio > 200.0);
             }
@@ -533,14 +547,17 @@ mod tests {
         assert_eq!((p.height, p.width), (2, 1));
         assert_eq!(p.data, vec![3, 250, 3, 250, 3, 250]);
 
-        let l16 = image::ImageBuffer::<image::Luma<u16>, _>::from_raw(2, 1, vec![100u16, 1000])
-            .unwrap();
+        let l16 =
+            image::ImageBuffer::<image::Luma<u16>, _>::from_raw(2, 1, vec![100u16, 1000]).unwrap();
         let p = to_rgb_planar(&DynamicImage::ImageLuma16(l16));
         assert_eq!(p.data, vec![100, 255, 100, 255, 100, 255]);
 
-        let rgb16 =
-            image::ImageBuffer::<image::Rgb<u16>, _>::from_raw(1, 1, vec![0x1234u16, 0xff00, 0x00ff])
-                .unwrap();
+        let rgb16 = image::ImageBuffer::<image::Rgb<u16>, _>::from_raw(
+            1,
+            1,
+            vec![0x1234u16, 0xff00, 0x00ff],
+        )
+        .unwrap();
         let p = to_rgb_planar(&DynamicImage::ImageRgb16(rgb16));
         assert_eq!(p.data, vec![0x12, 0xff, 0x00]);
     }
@@ -585,12 +602,16 @@ mod tests {
         for c in 0..3 {
             for y in 0..h {
                 for x in 0..w {
-                    // Encode (y, x) into the value; channel in the high bits.
-                    data[(c * h + y) * w + x] = (c * 100 + y * 12 + x) as u8;
+                    // Encode (c, y, x) into the value (mod 256).
+                    data[(c * h + y) * w + x] = ((c * 96 + y * 12 + x) % 256) as u8;
                 }
             }
         }
-        let img = RgbPlanar { height: h, width: w, data };
+        let img = RgbPlanar {
+            height: h,
+            width: w,
+            data,
+        };
         let out = patchify(&img, &cfg).unwrap();
         assert_eq!(out.grid_thw, [1, 4, 6]);
         assert_eq!(out.pixel_values.len(), 24 * 24);
@@ -608,7 +629,7 @@ mod tests {
                     for y in 0..2 {
                         for x in 0..2 {
                             let v = row[((ch * 2 + t) * 2 + y) * 2 + x];
-                            let want = (ch * 100 + (r * 2 + y) * 12 + c * 2 + x) as f32;
+                            let want = ((ch * 96 + (r * 2 + y) * 12 + c * 2 + x) % 256) as f32;
                             assert_eq!(v, want, "row {k} ch {ch} t {t} y {y} x {x}");
                         }
                     }
@@ -628,8 +649,11 @@ mod tests {
     #[test]
     fn preprocess_small_image_upscales() {
         let img = RgbImage::from_fn(100, 100, |x, y| Rgb([x as u8, y as u8, (x + y) as u8]));
-        let out = preprocess_image(&DynamicImage::ImageRgb8(img), &ImageProcessorConfig::qwen3_vl())
-            .unwrap();
+        let out = preprocess_image(
+            &DynamicImage::ImageRgb8(img),
+            &ImageProcessorConfig::qwen3_vl(),
+        )
+        .unwrap();
         assert_eq!(out.grid_thw, [1, 16, 16]);
         assert_eq!(out.pixel_values.len(), 256 * 1536);
         assert_eq!(out.num_tokens(2), 64);

@@ -180,10 +180,7 @@ impl Qwen3VlProcessor {
         opts: RenderOptions,
     ) -> Result<ProcessedInput> {
         let text = self.template.render_with(messages, opts)?;
-        let images: Vec<ImageSource> = messages
-            .iter()
-            .flat_map(|m| m.images().cloned())
-            .collect();
+        let images: Vec<ImageSource> = messages.iter().flat_map(|m| m.images().cloned()).collect();
         self.process_text(text, &images)
     }
 
@@ -336,8 +333,9 @@ mod tests {
         assert_eq!(&out.input_ids[..3], &[10, 1, 12]);
         let pos = p.rope_index(&out).unwrap();
         assert_eq!(pos.len(), out.input_ids.len());
-        // 3 text + image advancing by 8 + 7 text tokens → max 3 + 8 + 6 = 17; len 74.
-        assert_eq!(pos.rope_delta, 18 - out.input_ids.len() as i64);
+        // 3 text tokens, the image advances by 8, then 5 text tokens: max position 15.
+        assert_eq!(out.input_ids.len(), 72);
+        assert_eq!(pos.rope_delta, 16 - 72);
         std::fs::remove_dir_all(&dir).ok();
     }
 
@@ -353,10 +351,15 @@ mod tests {
         assert!(matches!(e, ProcessorError::ImageDecode { .. }), "{e:?}");
         assert!(e.to_string().contains("missing.png"));
 
-        let e = p.process_text("<|image_pad|><|image_pad|>".into(), &[]).unwrap_err();
+        let e = p
+            .process_text("<|image_pad|><|image_pad|>".into(), &[])
+            .unwrap_err();
         assert!(matches!(
             e,
-            ProcessorError::ImageCountMismatch { placeholders: 2, images: 0 }
+            ProcessorError::ImageCountMismatch {
+                placeholders: 2,
+                images: 0
+            }
         ));
 
         std::fs::write(dir.join("preprocessor_config.json"), "{not json").unwrap();

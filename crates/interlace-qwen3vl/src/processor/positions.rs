@@ -1,6 +1,7 @@
 //! 3-D M-RoPE position ids (`get_rope_index`) for one unpadded sequence.
 
 use super::error::{ProcessorError, Result};
+use super::image::divisible;
 
 /// Per-token (t, h, w) rotary positions of a prompt and its `rope_delta`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,7 +83,8 @@ pub fn rope_index(
                 image_grid_thw.len()
             )));
         };
-        if gh % merge_size != 0 || gw % merge_size != 0 || gt == 0 || gh == 0 || gw == 0 {
+        if !divisible(gh, merge_size) || !divisible(gw, merge_size) || gt == 0 || gh == 0 || gw == 0
+        {
             return Err(mismatch(format!(
                 "grid {:?} of image {img} is not a positive multiple of merge_size {merge_size}",
                 [gt, gh, gw]
@@ -117,7 +119,12 @@ pub fn rope_index(
         )));
     }
     let rope_delta = max_pos + 1 - n as i64;
-    Ok(RopePositions { t, h, w, rope_delta })
+    Ok(RopePositions {
+        t,
+        h,
+        w,
+        rope_delta,
+    })
 }
 
 #[cfg(test)]
@@ -140,9 +147,18 @@ mod tests {
         let ids = worked_example_ids();
         assert_eq!(ids.len(), 17);
         let r = rope_index(&ids, &[[1, 4, 6]], PAD, 2).unwrap();
-        assert_eq!(r.t, vec![0, 1, 2, 3, 4, 4, 4, 4, 4, 4, 7, 8, 9, 10, 11, 12, 13]);
-        assert_eq!(r.h, vec![0, 1, 2, 3, 4, 4, 4, 5, 5, 5, 7, 8, 9, 10, 11, 12, 13]);
-        assert_eq!(r.w, vec![0, 1, 2, 3, 4, 5, 6, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+        assert_eq!(
+            r.t,
+            vec![0, 1, 2, 3, 4, 4, 4, 4, 4, 4, 7, 8, 9, 10, 11, 12, 13]
+        );
+        assert_eq!(
+            r.h,
+            vec![0, 1, 2, 3, 4, 4, 4, 5, 5, 5, 7, 8, 9, 10, 11, 12, 13]
+        );
+        assert_eq!(
+            r.w,
+            vec![0, 1, 2, 3, 4, 5, 6, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
+        );
         assert_eq!(r.rope_delta, -3);
         assert_eq!(r.to_rows().len(), 51);
     }

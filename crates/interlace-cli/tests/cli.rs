@@ -1,0 +1,77 @@
+//! The `interlace` binary end to end: processor + model + generation against transformers.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures"))
+}
+
+fn interlace(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_interlace")).args(args).output().expect("interlace runs")
+}
+
+fn golden(model: &str, case: &str) -> serde_json::Value {
+    let path = fixtures().join("golden").join(model).join(format!("{case}.json"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn generate_json_matches_transformers_greedy_tokens() {
+    for model in ["tiny-a", "tiny-b"] {
+        let expected = golden(model, "one_image");
+        let model_dir = fixtures().join("models").join(model);
+        let image = fixtures().join("images/landscape.png");
+        let output = interlace(&[
+            "generate",
+            "--model",
+            model_dir.to_str().unwrap(),
+            "--image",
+            image.to_str().unwrap(),
+            "--prompt",
+            "What animal is in this picture?",
+            "--max-new-tokens",
+            "12",
+            "--json",
+        ]);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object on stdout");
+        assert_eq!(json["new_tokens"], expected["greedy_tokens"], "{model}: greedy tokens");
+        let prompt_tokens = json["prompt_tokens"].as_u64().unwrap();
+        assert!(prompt_tokens > 20, "{model}: prompt tokens include the image tokens");
+        assert!(json["text"].is_string());
+    }
+}
+
+#[test]
+fn inspect_counts_parameters_from_the_header() {
+    let model_dir = fixtures().join("models/tiny-b");
+    let output = interlace(&["inspect", "--model", model_dir.to_str().unwrap(), "--json"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let layers = json["params"]["text_layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 5);
+    // tiny-b layer: q 96x80, k/v 32x80 each, o 80x96, norms 16+16+80+80, MLP 3 x 160x80.
+    let per_layer = 96 * 80 + 2 * 32 * 80 + 80 * 96 + 16 + 16 + 80 + 80 + 3 * 160 * 80;
+    assert!(layers.iter().all(|n| n.as_u64().unwrap() == per_layer as u64));
+    let total = json["params"]["total"].as_u64().unwrap();
+    assert!(total > 5 * per_layer as u64);
+}
+
+#[test]
+fn bad_inputs_fail_with_a_message_not_a_panic() {
+    let missing = interlace(&["generate", "--model", "/nonexistent/model", "--prompt", "hi"]);
+    assert!(!missing.status.success());
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.starts_with("error:") && stderr.contains("/nonexistent/model"), "{stderr}");
+    assert!(!stderr.contains("panicked"));
+
+    let model_dir = fixtures().join("models/tiny-a");
+    let no_image = interlace(&["generate", "--model", model_dir.to_str().unwrap(), "--image", "/nonexistent.png", "--prompt", "hi"]);
+    let stderr = String::from_utf8_lossy(&no_image.stderr);
+    assert!(!no_image.status.success() && stderr.contains("/nonexistent.png"), "{stderr}");
+
+    let bf16_cpu = interlace(&["generate", "--model", model_dir.to_str().unwrap(), "--prompt", "hi", "--dtype", "bf16"]);
+    let stderr = String::from_utf8_lossy(&bf16_cpu.stderr);
+    assert!(!bf16_cpu.status.success() && stderr.contains("BF16"), "{stderr}");
+}
