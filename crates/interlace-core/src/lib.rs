@@ -9,14 +9,17 @@
 //!   pass, so statistics are computed while the pass runs and no state is kept.
 //! - [`ObservedForward`]: a stack that runs one input of its own kind with an observer attached.
 //! - [`LayerSet`]: a validated, sorted set of layer indices.
+//! - [`Plan`]: which layers to drop, fine-tune and freeze (`plan.json`).
 #![deny(missing_docs)]
 
 mod error;
 mod layers;
 mod observer;
+mod plan;
 mod stack;
 
 pub use error::CoreError;
 pub use layers::LayerSet;
 pub use observer::{CollectHiddenStates, HiddenStateObserver, NoObserver, TapPoint};
+pub use plan::{Plan, PlanError};
 pub use stack::{DecoderStack, ObservedForward};

@@ -1,0 +1,2 @@
+//! Layer-redundancy analysis and INTERLACE layer selection.
+#![deny(missing_docs)]
