@@ -1,0 +1,196 @@
+//! One training step against transformers + torch (fixtures/make_train_fixtures.py): labels,
+//! masked loss, gradients of the fine-tune layer, and one AdamW step.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use burn::backend::{Autodiff, NdArray};
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::{GradientsParams, Optimizer};
+use burn::prelude::{Backend, Tensor};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::DType;
+use interlace_core::{DecoderStack, LayerSet, Plan};
+use interlace_qwen3vl::processor::{ChatMessage, Qwen3VlProcessor};
+use interlace_qwen3vl::{Qwen3VlForConditionalGeneration, Qwen3VlInput};
+use interlace_train::{assistant_labels, causal_lm_loss, pytorch_adamw, TurnMarkers};
+use safetensors::SafeTensors;
+
+type B = Autodiff<NdArray<f32>>;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures"))
+}
+
+struct Golden {
+    json: serde_json::Value,
+    tensors: HashMap<String, (Vec<usize>, Vec<u8>, safetensors::Dtype)>,
+}
+
+impl Golden {
+    fn load() -> Self {
+        let dir = fixtures().join("golden/train");
+        let bytes = std::fs::read(dir.join("step.safetensors")).unwrap();
+        let parsed = SafeTensors::deserialize(&bytes).unwrap();
+        let tensors = parsed.iter().map(|(n, v)| (n.to_string(), (v.shape().to_vec(), v.data().to_vec(), v.dtype()))).collect();
+        let json = serde_json::from_str(&std::fs::read_to_string(dir.join("step.json")).unwrap()).unwrap();
+        Self { json, tensors }
+    }
+    fn f32(&self, name: &str) -> Vec<f32> {
+        let (_, data, dtype) = &self.tensors[name];
+        assert_eq!(*dtype, safetensors::Dtype::F32);
+        data.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
+    }
+    fn i64(&self, name: &str) -> Vec<i64> {
+        let (_, data, _) = &self.tensors[name];
+        data.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect()
+    }
+    fn names_with_prefix(&self, prefix: &str) -> Vec<String> {
+        let mut names: Vec<String> = self.tensors.keys().filter_map(|k| k.strip_prefix(prefix).map(str::to_string)).collect();
+        names.sort();
+        names
+    }
+}
+
+/// Every float parameter of a module by its checkpoint name, with its gradient if any.
+struct Named<'a, B: AutodiffBackend> {
+    path: Vec<String>,
+    grads: Option<&'a GradientsParams>,
+    values: HashMap<String, Vec<f32>>,
+    gradients: HashMap<String, Vec<f32>>,
+    _b: std::marker::PhantomData<B>,
+}
+
+impl<B: AutodiffBackend> ModuleVisitor<B> for Named<'_, B> {
+    fn enter_module(&mut self, name: &str, _: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _: &str, _: &str) {
+        self.path.pop();
+    }
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let name = self.path.join(".");
+        self.values.insert(name.clone(), param.val().into_data().into_vec::<f32>().unwrap());
+        if let Some(grad) = self.grads.and_then(|g| g.get::<B::InnerBackend, D>(param.id)) {
+            self.gradients.insert(name, grad.into_data().into_vec::<f32>().unwrap());
+        }
+    }
+}
+
+fn named<'a, B: AutodiffBackend, M: Module<B>>(module: &M, grads: Option<&'a GradientsParams>) -> Named<'a, B> {
+    let mut visitor = Named { path: Vec::new(), grads, values: HashMap::new(), gradients: HashMap::new(), _b: std::marker::PhantomData };
+    module.visit(&mut visitor);
+    visitor
+}
+
+fn relative_error(a: &[f32], b: &[f32]) -> f64 {
+    let diff: f64 = a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
+    let norm: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum();
+    (diff / norm.max(1e-30)).sqrt()
+}
+
+fn max_abs(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs() as f64).fold(0.0, f64::max)
+}
+
+fn pruned_model(golden: &Golden) -> Qwen3VlForConditionalGeneration<B> {
+    let plan: Plan = serde_json::from_value(golden.json["plan"].clone()).unwrap();
+    let dir = fixtures().join("models/tiny-b");
+    let model = Qwen3VlForConditionalGeneration::<B>::from_pretrained(dir, &Default::default(), DType::F32).unwrap();
+    let model = model.remove_layers(&plan.drop_set().unwrap()).unwrap();
+    let trainable = LayerSet::new(plan.finetune_after_pruning(), model.num_layers()).unwrap();
+    model.set_trainable_layers(&trainable).unwrap()
+}
+
+fn golden_input(golden: &Golden) -> Qwen3VlInput {
+    let grid = golden.i64("image_grid_thw");
+    Qwen3VlInput {
+        input_ids: golden.i64("input_ids").into_iter().map(|i| i as u32).collect(),
+        pixel_values: golden.f32("pixel_values"),
+        image_grid_thw: grid.chunks_exact(3).map(|g| [g[0] as usize, g[1] as usize, g[2] as usize]).collect(),
+    }
+}
+
+#[test]
+fn processor_and_labels_match_the_official_rule() {
+    let golden = Golden::load();
+    let processor = Qwen3VlProcessor::from_dir(fixtures().join("models/tiny-b")).unwrap();
+    let mut messages: Vec<ChatMessage> = serde_json::from_value(golden.json["messages"].clone()).unwrap();
+    for message in &mut messages {
+        for part in &mut message.content {
+            if let interlace_qwen3vl::processor::ContentPart::Image(interlace_qwen3vl::processor::ImageSource::Path(p)) = part {
+                *p = fixtures().join(&*p);
+            }
+        }
+    }
+    let processed = processor.process(&messages, false).unwrap();
+    let ids = golden.i64("input_ids");
+    assert_eq!(processed.input_ids.iter().map(|&i| i as i64).collect::<Vec<_>>(), ids);
+    let tokenizer = processor.tokenizer();
+    let markers = TurnMarkers {
+        im_start: tokenizer.token_to_id("<|im_start|>").unwrap(),
+        assistant_header: processor.encode("assistant\n").unwrap(),
+        im_end: tokenizer.token_to_id("<|im_end|>").unwrap(),
+    };
+    assert_eq!(assistant_labels(&processed.input_ids, &markers), golden.i64("labels"));
+}
+
+#[test]
+fn loss_gradients_and_adamw_step_match_torch() {
+    let golden = Golden::load();
+    let model = pruned_model(&golden);
+    let logits = model.forward(&golden_input(&golden)).unwrap();
+    let loss = causal_lm_loss(logits, &golden.i64("labels")).unwrap();
+    let loss_value = loss.clone().into_scalar() as f64;
+    let expected_loss = golden.f32("loss")[0] as f64;
+    assert!((loss_value - expected_loss).abs() / expected_loss < 1e-5, "loss {loss_value} vs {expected_loss}");
+    println!("loss {loss_value} vs torch {expected_loss}");
+
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    let seen = named::<B, _>(&model, Some(&grads));
+    let trainable = golden.names_with_prefix("grad.");
+    assert_eq!(seen.gradients.len(), trainable.len(), "exactly the fine-tune layer has gradients");
+    for name in &trainable {
+        let error = relative_error(&seen.gradients[name], &golden.f32(&format!("grad.{name}")));
+        assert!(error < 1e-4, "gradient of {name}: relative error {error:.2e}");
+        println!("gradient {name}: relative error {error:.2e}");
+    }
+
+    for (tag, weight_decay) in [("adamw", 0.0), ("adamw_wd", 0.1)] {
+        let mut optimizer = pytorch_adamw(weight_decay).init::<B, Qwen3VlForConditionalGeneration<B>>();
+        // Feed torch's exact gradients so the step is compared in isolation.
+        let mut torch_grads = GradientsParams::new();
+        struct Ids(Vec<(String, burn::module::ParamId)>, Vec<String>);
+        impl<B: Backend> ModuleVisitor<B> for Ids {
+            fn enter_module(&mut self, name: &str, _: &str) { self.1.push(name.into()); }
+            fn exit_module(&mut self, _: &str, _: &str) { self.1.pop(); }
+            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) { self.0.push((self.1.join("."), p.id)); }
+        }
+        let mut ids = Ids(Vec::new(), Vec::new());
+        model.visit(&mut ids);
+        for (name, id) in ids.0 {
+            if trainable.contains(&name) {
+                let shape = golden.tensors[&format!("grad.{name}")].0.clone();
+                let data = burn::tensor::TensorData::new(golden.f32(&format!("grad.{name}")), shape.clone());
+                match shape.len() {
+                    1 => torch_grads.register::<NdArray<f32>, 1>(id, Tensor::from_data(data, &Default::default())),
+                    2 => torch_grads.register::<NdArray<f32>, 2>(id, Tensor::from_data(data, &Default::default())),
+                    _ => unreachable!(),
+                }
+            }
+        }
+        let stepped = optimizer.step(1e-3, model.clone(), torch_grads);
+        let after = named::<B, _>(&stepped, None);
+        let before = named::<B, _>(&model, None);
+        for name in &trainable {
+            let error = max_abs(&after.values[name], &golden.f32(&format!("{tag}.{name}")));
+            assert!(error < 1e-6, "{tag} step of {name}: max abs error {error:.2e}");
+            println!("{tag} {name}: max abs error {error:.2e}");
+        }
+        for (name, values) in &before.values {
+            if !trainable.contains(name) {
+                assert_eq!(&after.values[name], values, "frozen {name} changed");
+            }
+        }
+    }
+}
