@@ -1,5 +1,6 @@
 //! Builds modules from checkpoint tensors, checking every shape against the config.
 
+use burn::module::{Param, ParamId};
 use burn::prelude::{Backend, Tensor};
 use burn::tensor::DType;
 
@@ -39,20 +40,35 @@ impl<'a, B: Backend> WeightLoader<'a, B> {
         Ok(Tensor::from_data(data, (self.device, self.dtype)))
     }
 
+    /// Tensor `name` as a trainable parameter whose id is derived from the name, so the same
+    /// checkpoint always yields the same ids (optimizer state saved by one run resumes in the next).
+    pub fn param<const D: usize>(&self, name: &str, shape: [usize; D]) -> Result<Param<Tensor<B, D>>> {
+        Ok(named_param(name, self.tensor(name, shape)?))
+    }
+
     /// `{prefix}.weight` `[out, in]` and, with `bias`, `{prefix}.bias` `[out]`.
     pub fn linear(&self, prefix: &str, out: usize, inp: usize, bias: bool) -> Result<HfLinear<B>> {
-        let weight = self.tensor(&format!("{prefix}.weight"), [out, inp])?;
-        let bias = if bias { Some(self.tensor(&format!("{prefix}.bias"), [out])?) } else { None };
-        Ok(HfLinear::new(weight, bias))
+        let weight = self.param(&format!("{prefix}.weight"), [out, inp])?;
+        let bias = if bias { Some(self.param(&format!("{prefix}.bias"), [out])?) } else { None };
+        Ok(HfLinear { weight, bias })
     }
 
     /// RMSNorm weight `{prefix}.weight` `[dim]`.
     pub fn rms_norm(&self, prefix: &str, dim: usize, eps: f64) -> Result<RmsNorm<B>> {
-        Ok(RmsNorm::new(self.tensor(&format!("{prefix}.weight"), [dim])?, eps))
+        Ok(RmsNorm { weight: self.param(&format!("{prefix}.weight"), [dim])?, eps })
     }
 
     /// LayerNorm `{prefix}.weight` and `{prefix}.bias`, both `[dim]`.
     pub fn layer_norm(&self, prefix: &str, dim: usize, eps: f64) -> Result<LayerNorm<B>> {
-        Ok(LayerNorm::new(self.tensor(&format!("{prefix}.weight"), [dim])?, self.tensor(&format!("{prefix}.bias"), [dim])?, eps))
+        Ok(LayerNorm { weight: self.param(&format!("{prefix}.weight"), [dim])?, bias: self.param(&format!("{prefix}.bias"), [dim])?, eps })
     }
+}
+
+/// A trainable parameter with an id derived from its checkpoint name (FNV-1a, 64 bit).
+pub fn named_param<B: Backend, const D: usize>(name: &str, tensor: Tensor<B, D>) -> Param<Tensor<B, D>> {
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3));
+    Param::initialized(ParamId::from(hash), tensor.require_grad())
+}
+
+impl<B: Backend> WeightLoader<'_, B> {
 }

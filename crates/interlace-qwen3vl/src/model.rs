@@ -97,9 +97,7 @@ impl<B: Backend> Qwen3VlForConditionalGeneration<B> {
         }
         let loader = WeightLoader::<B>::new(checkpoint, device, dtype);
         let t = &config.text;
-        let embed_tokens = burn::nn::Embedding {
-            weight: Param::from_tensor(loader.tensor("model.language_model.embed_tokens.weight", [t.vocab_size, t.hidden_size])?),
-        };
+        let embed_tokens = burn::nn::Embedding { weight: loader.param("model.language_model.embed_tokens.weight", [t.vocab_size, t.hidden_size])? };
         let layers = (0..t.num_hidden_layers)
             .map(|i| DecoderLayer::load(&loader, &format!("model.language_model.layers.{i}"), t))
             .collect::<Result<Vec<_>>>()?;

@@ -10,7 +10,7 @@ use burn::tensor::{DType, TensorData};
 use crate::activation::{gelu, gelu_tanh};
 use crate::config::VisionConfig;
 use crate::linear::HfLinear;
-use crate::loader::WeightLoader;
+use crate::loader::{named_param, WeightLoader};
 use crate::norm::LayerNorm;
 use crate::rope::{apply_rotary, vision_rope_tables};
 use crate::{Qwen3VlError, Result};
@@ -105,15 +105,13 @@ impl<B: Backend> VisionModel<B> {
     pub fn load(loader: &WeightLoader<B>, prefix: &str, config: &VisionConfig, text_hidden: usize) -> Result<Self> {
         let c = config.hidden_size;
         let stored_kernel = [c, config.in_channels, config.temporal_patch_size, config.patch_size, config.patch_size];
-        let proj = HfLinear::new(
-            loader.reshaped(&format!("{prefix}.patch_embed.proj.weight"), &stored_kernel, [c, config.patch_dim()])?,
-            Some(loader.tensor(&format!("{prefix}.patch_embed.proj.bias"), [c])?),
-        );
-        let pos_embed = burn::nn::Embedding {
-            weight: burn::module::Param::from_tensor(
-                loader.tensor(&format!("{prefix}.pos_embed.weight"), [config.num_position_embeddings, c])?,
-            ),
+        let kernel_name = format!("{prefix}.patch_embed.proj.weight");
+        let proj = HfLinear {
+            weight: named_param(&kernel_name, loader.reshaped(&kernel_name, &stored_kernel, [c, config.patch_dim()])?),
+            bias: Some(loader.param(&format!("{prefix}.patch_embed.proj.bias"), [c])?),
         };
+        let pos_embed =
+            burn::nn::Embedding { weight: loader.param(&format!("{prefix}.pos_embed.weight"), [config.num_position_embeddings, c])? };
         let blocks = (0..config.depth)
             .map(|b| load_block(loader, &format!("{prefix}.blocks.{b}"), config))
             .collect::<Result<Vec<_>>>()?;

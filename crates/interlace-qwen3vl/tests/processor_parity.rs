@@ -361,18 +361,3 @@ fn decode_round_trip() {
         "<|im_start|>user\nHello world<|im_end|>"
     );
 }
-
-/// Timing of a large photo-sized image (4000×3000 → 2976×3968 after smart_resize); run with
-/// `cargo test --release -- --ignored --nocapture large_image_timing`.
-#[test]
-#[ignore]
-fn large_image_timing() {
-    use interlace_qwen3vl::processor::{preprocess_image, ImageProcessorConfig};
-    let img = image::RgbImage::from_fn(4000, 3000, |x, y| {
-        image::Rgb([(x * 7 + y) as u8, (x ^ y) as u8, (x * y) as u8])
-    });
-    let img = image::DynamicImage::ImageRgb8(img);
-    let t = std::time::Instant::now();
-    let out = preprocess_image(&img, &ImageProcessorConfig::qwen3_vl()).unwrap();
-    println!("grid {:?} in {:?}", out.grid_thw, t.elapsed());
-}
