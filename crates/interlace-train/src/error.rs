@@ -20,8 +20,17 @@ pub enum TrainError {
         value: f64,
     },
     /// The model failed.
-    #[error(transparent)]
-    Model(#[from] interlace_qwen3vl::Qwen3VlError),
+    #[error("model: {0}")]
+    Model(Box<dyn std::error::Error + Send + Sync>),
+    /// Training data could not be read or turned into examples.
+    #[error("data: {0}")]
+    Data(String),
+    /// Invalid training settings.
+    #[error("invalid training settings: {0}")]
+    Config(String),
+    /// A checkpoint could not be written or read.
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
     /// A layer set or plan is invalid.
     #[error(transparent)]
     Core(#[from] interlace_core::CoreError),

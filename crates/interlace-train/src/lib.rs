@@ -10,17 +10,23 @@
 //!   [`pytorch_adamw`].
 #![deny(missing_docs)]
 
+pub mod checkpoint;
 mod clip;
+pub mod data;
 mod error;
 mod labels;
 mod loss;
+pub mod params;
 mod schedule;
+mod trainer;
 
 pub use clip::{clip_grad_norm, global_grad_norm};
 pub use error::TrainError;
 pub use labels::{assistant_labels, supervised_tokens, TurnMarkers, IGNORE_INDEX};
 pub use loss::causal_lm_loss;
+pub use data::{ConversationDataset, ConversationRecord, ExampleSource, Skipped, TrainingExample};
 pub use schedule::CosineWithWarmup;
+pub use trainer::{train, StepLog, TrainConfig, TrainReport};
 
 /// burn's AdamW with PyTorch's defaults (betas 0.9/0.999, eps 1e-8) and the given weight decay;
 /// burn's own defaults (eps 1e-5, weight decay 1e-4) would silently change the training.

@@ -32,7 +32,7 @@ pub enum Role {
 }
 
 /// Where an image comes from.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ImageSource {
     /// A file path, opened as given (a relative path is relative to the current directory).
     Path(PathBuf),
@@ -44,7 +44,7 @@ pub enum ImageSource {
 ///
 /// Serialises to what transformers feeds the template: `{"type": "text", "text": ...}`,
 /// `{"type": "image", "image": "<path>"}` for a path, `{"type": "image"}` for an in-memory image.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ContentPart {
     /// An image; rendered by the Qwen3-VL template as
     /// `<|vision_start|><|image_pad|><|vision_end|>`.
@@ -99,7 +99,7 @@ impl Serialize for ContentPart {
 /// Deserialises from the transformers message format; string content becomes one text item
 /// (the Qwen templates render both identically), image items may use the keys `image`,
 /// `path` or `url` (taken as a file path).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "RawMessage")]
 pub struct ChatMessage {
     /// Author of the message.

@@ -131,7 +131,12 @@ impl Qwen3VlProcessor {
         &self.template
     }
 
-    /// The image processor settings.
+    /// The image processor settings, to change (e.g. the pixel budget used for training).
+    pub fn image_config_mut(&mut self) -> &mut ImageProcessorConfig {
+        &mut self.image_config
+    }
+
+    /// The image preprocessing settings.
     pub fn image_config(&self) -> &ImageProcessorConfig {
         &self.image_config
     }
