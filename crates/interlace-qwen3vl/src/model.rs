@@ -278,6 +278,28 @@ fn overwrite_rows<B: Backend>(x: Tensor<B, 2>, rows: &[usize], values: Tensor<B,
     Tensor::cat(vec![x, values], 0).select(0, row_index::<B>(&source, &device))
 }
 
+impl<B: Backend> Qwen3VlForConditionalGeneration<B> {
+    /// Makes the whole vision tower trainable (the official `tune_mm_vision`); mergers included.
+    pub fn unfreeze_vision(mut self) -> Self {
+        self.model.visual = self.model.visual.map(&mut RequireGrad);
+        self
+    }
+
+    /// Makes the main patch merger trainable (the official `tune_mm_mlp`).
+    pub fn unfreeze_merger(mut self) -> Self {
+        self.model.visual.merger = self.model.visual.merger.map(&mut RequireGrad);
+        self
+    }
+
+    /// Makes every text parameter trainable: all layers, embeddings, final norm and lm_head
+    /// (the official `tune_mm_llm`).
+    pub fn unfreeze_llm(mut self) -> Self {
+        self.model.language_model = self.model.language_model.map(&mut RequireGrad);
+        self.lm_head = self.lm_head.map(|head| head.map(&mut RequireGrad));
+        self
+    }
+}
+
 /// Marks every float parameter it visits as trainable.
 struct RequireGrad;
 

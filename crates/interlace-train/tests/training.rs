@@ -84,3 +84,24 @@ fn interrupted_run_resumes_to_the_same_weights() {
     let log = std::fs::read_to_string(interrupted.path().join("log.jsonl")).unwrap();
     assert_eq!(log.lines().count(), 6, "the redone step is logged once");
 }
+
+#[test]
+fn divergence_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = TrainConfig { epochs: 20, lr: 1e30, warmup_ratio: 0.0, max_grad_norm: 1e30, checkpoint_every: 1, seed: 3, ..TrainConfig::default() };
+    let error = train(model(), &dataset(), &config, dir.path(), false, |_| {}).err().expect("the run diverges");
+    let message = error.to_string();
+    assert!(message.contains("non-finite"), "{message}");
+    let steps = interlace_train::checkpoint::list(&dir.path().join("checkpoints"));
+    assert!(!steps.is_empty(), "a checkpoint from before the divergence survives");
+}
+
+#[test]
+fn unfreeze_switches_widen_the_trainable_set() {
+    let count = |m: &Qwen3VlForConditionalGeneration<B>| interlace_train::params::trainable_tensors(m).len();
+    let base = count(&model());
+    assert_eq!(base, 11, "one decoder layer: 7 projections + 4 norms");
+    assert!(count(&model().unfreeze_merger()) > base);
+    assert!(count(&model().unfreeze_vision()) > count(&model().unfreeze_merger()));
+    assert!(count(&model().unfreeze_llm()) > base);
+}
