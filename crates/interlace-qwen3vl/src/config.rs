@@ -403,3 +403,64 @@ mod tests {
         assert_eq!(field_of(&HUB_STYLE.replace(r#""image_token_id": 10"#, r#""image_token_id": 99"#)), "image_token_id");
     }
 }
+
+/// Published architectures, for benchmarks with random weights (values from the official
+/// `config.json` files; see the Qwen3-VL spec §1.2).
+impl Qwen3VlConfig {
+    /// The architecture of `Qwen/Qwen3-VL-{size}-Instruct` for `size` in `2B`, `4B`, `8B`.
+    pub fn preset(size: &str) -> Option<Self> {
+        // (hidden, intermediate, layers, heads, vision depth, vision hidden, vision mlp, taps, tie)
+        let (h, i, n, q, depth, c, iv, taps, tie) = match size.to_ascii_uppercase().as_str() {
+            "2B" => (2048, 6144, 28, 16, 24, 1024, 4096, [5, 11, 17], true),
+            "4B" => (2560, 9728, 36, 32, 24, 1024, 4096, [5, 11, 17], true),
+            "8B" => (4096, 12288, 36, 32, 27, 1152, 4304, [8, 16, 24], false),
+            _ => return None,
+        };
+        Some(Self {
+            text: TextConfig {
+                vocab_size: 151_936,
+                hidden_size: h,
+                intermediate_size: i,
+                num_hidden_layers: n,
+                num_attention_heads: q,
+                num_key_value_heads: 8,
+                head_dim: 128,
+                rms_norm_eps: 1e-6,
+                rope_theta: 5_000_000.0,
+                mrope_section: [24, 20, 20],
+            },
+            vision: VisionConfig {
+                depth,
+                hidden_size: c,
+                intermediate_size: iv,
+                num_heads: 16,
+                in_channels: 3,
+                patch_size: 16,
+                spatial_merge_size: 2,
+                temporal_patch_size: 2,
+                out_hidden_size: h,
+                num_position_embeddings: 2304,
+                deepstack_visual_indexes: taps.to_vec(),
+                rope_theta: 10_000.0,
+            },
+            image_token_id: 151_655,
+            video_token_id: 151_656,
+            vision_start_token_id: 151_652,
+            vision_end_token_id: 151_653,
+            tie_word_embeddings: tie,
+        })
+    }
+}
+
+#[cfg(test)]
+mod preset_tests {
+    use super::*;
+
+    #[test]
+    fn eight_b_preset_has_the_published_shapes() {
+        let c = Qwen3VlConfig::preset("8b").unwrap();
+        assert_eq!((c.text.num_hidden_layers, c.text.hidden_size, c.vision.depth), (36, 4096, 27));
+        assert_eq!(c.vision.merged_width(), 4608);
+        assert!(Qwen3VlConfig::preset("9B").is_none());
+    }
+}

@@ -1,17 +1,27 @@
-//! Builds modules from checkpoint tensors, checking every shape against the config.
+//! Builds modules from checkpoint tensors, checking every shape against the config, or from
+//! random values of the right shapes (benchmarks of 8B-shaped models without a download).
 
 use burn::module::{Param, ParamId};
 use burn::prelude::{Backend, Tensor};
-use burn::tensor::DType;
+use burn::tensor::{DType, Distribution};
 
 use crate::checkpoint::Checkpoint;
 use crate::linear::HfLinear;
 use crate::norm::{LayerNorm, RmsNorm};
 use crate::Result;
 
-/// Reads named tensors of a [`Checkpoint`] onto a device in the model's float dtype.
+/// Where weights come from.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Checkpoint(&'a Checkpoint),
+    /// Normal(0, 0.02) weights, unit norms, zero biases, generated on the device.
+    Random,
+}
+
+/// Reads named tensors of a [`Checkpoint`] (or draws random ones) onto a device in the model's
+/// float dtype.
 pub struct WeightLoader<'a, B: Backend> {
-    checkpoint: &'a Checkpoint,
+    source: Source<'a>,
     device: &'a B::Device,
     dtype: DType,
 }
@@ -19,25 +29,41 @@ pub struct WeightLoader<'a, B: Backend> {
 impl<'a, B: Backend> WeightLoader<'a, B> {
     /// A loader producing tensors of `dtype` on `device`.
     pub fn new(checkpoint: &'a Checkpoint, device: &'a B::Device, dtype: DType) -> Self {
-        Self { checkpoint, device, dtype }
+        Self { source: Source::Checkpoint(checkpoint), device, dtype }
     }
 
-    /// The checkpoint being read.
-    pub fn checkpoint(&self) -> &'a Checkpoint {
-        self.checkpoint
+    /// A loader drawing random weights of the requested shapes (for benchmarks): normal(0, 0.02)
+    /// matrices, ones for norm weights, zeros for biases. Seed with `B::seed` first.
+    pub fn random(device: &'a B::Device, dtype: DType) -> Self {
+        Self { source: Source::Random, device, dtype }
+    }
+
+    /// The checkpoint being read (`None` for random weights).
+    pub fn checkpoint(&self) -> Option<&'a Checkpoint> {
+        match self.source {
+            Source::Checkpoint(c) => Some(c),
+            Source::Random => None,
+        }
     }
 
     /// Tensor `name`, which must have exactly `shape`.
     pub fn tensor<const D: usize>(&self, name: &str, shape: [usize; D]) -> Result<Tensor<B, D>> {
-        let data = self.checkpoint.read(name, &shape, self.dtype)?;
-        Ok(Tensor::from_data(data, (self.device, self.dtype)))
+        self.reshaped(name, &shape, shape)
     }
 
     /// Tensor `name` stored with shape `stored` (e.g. a Conv3d kernel), reshaped to `shape`.
     pub fn reshaped<const D: usize>(&self, name: &str, stored: &[usize], shape: [usize; D]) -> Result<Tensor<B, D>> {
-        let data = self.checkpoint.read(name, stored, self.dtype)?;
-        let data = burn::tensor::TensorData { shape: shape.to_vec().into(), ..data };
-        Ok(Tensor::from_data(data, (self.device, self.dtype)))
+        let options = (self.device, self.dtype);
+        match self.source {
+            Source::Checkpoint(checkpoint) => {
+                let data = checkpoint.read(name, stored, self.dtype)?;
+                let data = burn::tensor::TensorData { shape: shape.to_vec().into(), ..data };
+                Ok(Tensor::from_data(data, options))
+            }
+            Source::Random if name.ends_with(".bias") => Ok(Tensor::zeros(shape, options)),
+            Source::Random if name.contains("norm") => Ok(Tensor::ones(shape, options)),
+            Source::Random => Ok(Tensor::random(shape, Distribution::Normal(0.0, 0.02), options)),
+        }
     }
 
     /// Tensor `name` as a trainable parameter whose id is derived from the name, so the same

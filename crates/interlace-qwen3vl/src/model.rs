@@ -89,29 +89,39 @@ impl<B: Backend> Qwen3VlForConditionalGeneration<B> {
 
     /// Builds the model from an opened checkpoint, checking every tensor against `config`.
     pub fn load(config: &Qwen3VlConfig, checkpoint: &Checkpoint, device: &B::Device, dtype: DType) -> Result<Self> {
+        let model = Self::build(config, &WeightLoader::<B>::new(checkpoint, device, dtype), dtype, device)?;
+        let unread: Vec<String> = checkpoint.unread().into_iter().filter(|n| !(config.tie_word_embeddings && n == "lm_head.weight")).collect();
+        if !unread.is_empty() {
+            checkpoint.ensure_all_read()?;
+        }
+        Ok(model)
+    }
+
+    /// A model of `config`'s shapes with random weights (normal(0, 0.02), unit norms), generated
+    /// on the device: for speed and memory benchmarks of real-size models without a checkpoint.
+    pub fn random(config: &Qwen3VlConfig, device: &B::Device, dtype: DType) -> Result<Self> {
+        Self::build(config, &WeightLoader::<B>::random(device, dtype), dtype, device)
+    }
+
+    fn build(config: &Qwen3VlConfig, loader: &WeightLoader<B>, dtype: DType, device: &B::Device) -> Result<Self> {
         if !matches!(dtype, DType::F32 | DType::BF16 | DType::F16) {
             return Err(Qwen3VlError::Input(format!("model dtype must be F32, BF16 or F16, not {dtype:?}")));
         }
         if !B::supports_dtype(device, dtype) {
             return Err(Qwen3VlError::Input(format!("this backend cannot compute in {dtype:?} on {device:?}; choose another dtype or backend")));
         }
-        let loader = WeightLoader::<B>::new(checkpoint, device, dtype);
         let t = &config.text;
         let embed_tokens = burn::nn::Embedding { weight: loader.param("model.language_model.embed_tokens.weight", [t.vocab_size, t.hidden_size])? };
         let layers = (0..t.num_hidden_layers)
-            .map(|i| DecoderLayer::load(&loader, &format!("model.language_model.layers.{i}"), t))
+            .map(|i| DecoderLayer::load(loader, &format!("model.language_model.layers.{i}"), t))
             .collect::<Result<Vec<_>>>()?;
         let norm = loader.rms_norm("model.language_model.norm", t.hidden_size, t.rms_norm_eps)?;
-        let visual = VisionModel::load(&loader, "model.visual", &config.vision, t.hidden_size)?;
+        let visual = VisionModel::load(loader, "model.visual", &config.vision, t.hidden_size)?;
         let lm_head = if config.tie_word_embeddings {
             None
         } else {
             Some(loader.linear("lm_head", t.vocab_size, t.hidden_size, false)?)
         };
-        let unread: Vec<String> = checkpoint.unread().into_iter().filter(|n| !(config.tie_word_embeddings && n == "lm_head.weight")).collect();
-        if !unread.is_empty() {
-            checkpoint.ensure_all_read()?;
-        }
         Ok(Self { model: Qwen3VlModel { visual, language_model: TextModel { embed_tokens, layers, norm } }, lm_head, config: config.clone() })
     }
 
