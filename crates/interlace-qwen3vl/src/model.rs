@@ -289,6 +289,16 @@ fn overwrite_rows<B: Backend>(x: Tensor<B, 2>, rows: &[usize], values: Tensor<B,
 }
 
 impl<B: Backend> Qwen3VlForConditionalGeneration<B> {
+    /// Converts the weights of `layers` to `dtype` (e.g. f32 master weights for the trainable
+    /// layers of a bf16 model); those layers then compute in `dtype`.
+    pub fn cast_layers(mut self, layers: &LayerSet, dtype: DType) -> Self {
+        let mut mapper = CastTo(dtype);
+        let old = std::mem::take(&mut self.model.language_model.layers);
+        self.model.language_model.layers =
+            old.into_iter().enumerate().map(|(i, layer)| if layers.contains(i) { layer.map(&mut mapper) } else { layer }).collect();
+        self
+    }
+
     /// Makes the whole vision tower trainable (the official `tune_mm_vision`); mergers included.
     pub fn unfreeze_vision(mut self) -> Self {
         self.model.visual = self.model.visual.map(&mut RequireGrad);
@@ -307,6 +317,19 @@ impl<B: Backend> Qwen3VlForConditionalGeneration<B> {
         self.model.language_model = self.model.language_model.map(&mut RequireGrad);
         self.lm_head = self.lm_head.map(|head| head.map(&mut RequireGrad));
         self
+    }
+}
+
+/// Converts every float parameter it visits to one dtype, keeping ids and trainability.
+struct CastTo(DType);
+
+impl<B: Backend> ModuleMapper<B> for CastTo {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let dtype = self.0;
+        param.map(|tensor| {
+            let require_grad = tensor.is_require_grad();
+            tensor.cast(dtype).set_require_grad(require_grad)
+        })
     }
 }
 

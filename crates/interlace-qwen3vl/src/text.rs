@@ -101,10 +101,21 @@ impl<B: Backend> DecoderLayer<B> {
 
     /// Applies the layer to `x` `[batch, seq, H]`; with a cache, appends this step's keys and
     /// values and attends over everything cached.
+    ///
+    /// The layer computes in the dtype of its own weights: a layer kept in f32 inside a bf16
+    /// model (a trainable layer with f32 master weights) upcasts its input and rounds its output
+    /// back to the stream's dtype.
     pub fn forward(&self, x: Tensor<B, 3>, rope: &TextRope<B>, cache: Option<&mut LayerCache<B>>) -> Tensor<B, 3> {
+        let stream_dtype = x.dtype();
+        let x = x.cast(self.dtype());
         let h = x.clone() + self.self_attn.forward(self.input_layernorm.forward(x), rope, cache);
         let normed = self.post_attention_layernorm.forward(h.clone());
-        h + self.mlp.forward(normed)
+        (h + self.mlp.forward(normed)).cast(stream_dtype)
+    }
+
+    /// The dtype of the layer's weights.
+    pub fn dtype(&self) -> burn::tensor::DType {
+        self.input_layernorm.weight.val().dtype()
     }
 }
 
@@ -122,8 +133,9 @@ impl<B: Backend> TextAttention<B> {
         let q = self.q_norm.forward(split_heads(self.q_proj.forward(x.clone()), self.num_heads)).swap_dims(1, 2);
         let k = self.k_norm.forward(split_heads(self.k_proj.forward(x.clone()), self.num_kv_heads)).swap_dims(1, 2);
         let v = split_heads(self.v_proj.forward(x), self.num_kv_heads).swap_dims(1, 2);
-        let q = apply_rotary(q, rope.cos.clone(), rope.sin.clone());
-        let k = apply_rotary(k, rope.cos.clone(), rope.sin.clone());
+        let (cos, sin) = (rope.cos.clone().cast(q.dtype()), rope.sin.clone().cast(q.dtype()));
+        let q = apply_rotary(q, cos.clone(), sin.clone());
+        let k = apply_rotary(k, cos, sin);
         let (k, v) = match cache {
             Some(cache) => cache.append(k, v),
             None => (k, v),

@@ -116,3 +116,16 @@ fn position_ids_match_transformers() {
         }
     }
 }
+
+#[test]
+fn a_layer_kept_in_another_dtype_computes_in_it_and_hands_back_the_stream_dtype() {
+    let model = load("tiny-b");
+    let golden = Golden::load("tiny-b", "one_image");
+    let reference = values(model.forward(&input_of(&golden)).unwrap());
+    let mixed = load("tiny-b").cast_layers(&interlace_core::LayerSet::new([1, 3], 5).unwrap(), DType::F64);
+    assert_eq!(mixed.model.language_model.layers[1].dtype(), DType::F64);
+    let logits = mixed.forward(&input_of(&golden)).unwrap();
+    assert_eq!(logits.dtype(), DType::F32);
+    let error = relative_error(&values(logits), &reference);
+    assert!(error < 1e-5, "f64 layers changed the logits by {error:.2e}");
+}
