@@ -17,6 +17,7 @@ mod error;
 mod labels;
 mod loss;
 pub mod params;
+pub mod plot;
 mod schedule;
 mod trainer;
 

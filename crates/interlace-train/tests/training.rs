@@ -64,6 +64,8 @@ fn loss_falls_and_only_finetune_layers_change() {
     }
     let log = std::fs::read_to_string(dir.path().join("log.jsonl")).unwrap();
     assert_eq!(log.lines().count(), 240);
+    interlace_train::plot::loss_curve(&dir.path().join("log.jsonl"), &dir.path().join("loss.png")).unwrap();
+    assert!(std::fs::metadata(dir.path().join("loss.png")).unwrap().len() > 1000);
 }
 
 #[test]
