@@ -28,6 +28,9 @@ pub enum TrainError {
     /// Invalid training settings.
     #[error("invalid training settings: {0}")]
     Config(String),
+    /// The trained model could not be written.
+    #[error("export: {0}")]
+    Export(String),
     /// A checkpoint could not be written or read.
     #[error("checkpoint: {0}")]
     Checkpoint(String),

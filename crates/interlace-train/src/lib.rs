@@ -14,6 +14,7 @@ pub mod checkpoint;
 mod clip;
 pub mod data;
 mod error;
+pub mod export;
 mod labels;
 mod loss;
 pub mod params;

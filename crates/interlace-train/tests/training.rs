@@ -107,3 +107,39 @@ fn unfreeze_switches_widen_the_trainable_set() {
     assert!(count(&model().unfreeze_vision()) > count(&model().unfreeze_merger()));
     assert!(count(&model().unfreeze_llm()) > base);
 }
+
+#[test]
+fn trained_model_is_written_as_a_loadable_checkpoint_with_frozen_bytes_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    // A pruned checkpoint on disk, as `interlace prune` would write it: here tiny-b itself
+    // stands in (its layer 1 is the trainable one).
+    let source = fixtures().join("models/tiny-b");
+    let full = Qwen3VlForConditionalGeneration::<B>::from_pretrained(&source, &Default::default(), DType::F32).unwrap();
+    let model = full.set_trainable_layers(&LayerSet::new([1], 5).unwrap()).unwrap();
+    let config = TrainConfig { epochs: 2, lr: 1e-3, ..TrainConfig::default() };
+    let (trained, _) = train(model, &dataset(), &config, &dir.path().join("run"), false, |_| {}).unwrap();
+    let out = dir.path().join("out");
+    let trained_tensors = interlace_train::params::trainable_tensors(&trained);
+    interlace_train::export::save_trained(&source, &out, &trained_tensors, serde_json::json!({"epochs": 2}), false).unwrap();
+    let reloaded = Qwen3VlForConditionalGeneration::<B>::from_pretrained(&out, &Default::default(), DType::F32).unwrap();
+    let original = interlace_qwen3vl::checkpoint::Checkpoint::open(&source).unwrap();
+    let written = interlace_qwen3vl::checkpoint::Checkpoint::open(&out).unwrap();
+    for name in original.names() {
+        let shape = original.shape(name).unwrap().to_vec();
+        let same = original.read(name, &shape, DType::BF16).unwrap().as_bytes() == written.read(name, &shape, DType::BF16).unwrap().as_bytes();
+        assert_eq!(same, !name.starts_with("model.language_model.layers.1."), "{name}");
+    }
+    // The written values are the trained ones rounded to bf16.
+    let after = tensors(&reloaded);
+    let trained_bf16: HashMap<String, Vec<u8>> = trained_tensors.iter().map(|(n, d)| (n.clone(), d.clone().convert_dtype(DType::BF16).convert_dtype(DType::F32).as_bytes().to_vec())).collect();
+    for (name, bytes) in trained_bf16 {
+        assert_eq!(after[&name], bytes, "{name}");
+    }
+    let provenance: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("interlace.json")).unwrap()).unwrap();
+    assert_eq!(provenance["train"]["epochs"], 2);
+    assert!(out.join("tokenizer.json").exists() && out.join("model.safetensors.index.json").exists());
+    // Refuses to overwrite without force, and never writes over its source.
+    assert!(interlace_train::export::save_trained(&source, &out, &trained_tensors, serde_json::json!({}), false).is_err());
+    assert!(interlace_train::export::save_trained(&source, &source, &trained_tensors, serde_json::json!({}), true).is_err());
+    assert!(!std::fs::read_dir(dir.path()).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().contains("partial")));
+}
