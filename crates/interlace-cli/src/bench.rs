@@ -1,0 +1,141 @@
+//! `interlace bench`: forward and training-step throughput of a real-size model with random
+//! weights (no download), for comparison with the PyTorch reference on the same card.
+
+use std::error::Error;
+use std::time::Instant;
+
+use burn::backend::Autodiff;
+use burn::optim::{GradientsParams, Optimizer};
+use burn::prelude::Backend;
+use burn::tensor::backend::AutodiffBackend;
+use clap::Args;
+use interlace_core::{DecoderStack, LayerSet};
+use interlace_qwen3vl::{Qwen3VlConfig, Qwen3VlForConditionalGeneration, Qwen3VlInput};
+use interlace_train::{causal_lm_loss, pytorch_adamw};
+
+use crate::backend::{BackendKind, FloatKind};
+use crate::with_backend;
+
+/// Arguments of `interlace bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Published architecture to instantiate with random weights: 2B, 4B or 8B.
+    #[arg(long, default_value = "8B")]
+    preset: String,
+    /// Override the number of text layers (e.g. 2 for a quick CPU smoke run).
+    #[arg(long)]
+    layers: Option<usize>,
+    /// Text tokens per sequence.
+    #[arg(long, default_value_t = 2048)]
+    tokens: usize,
+    /// Layers dropped before the training-step measurement (the paper's 15% of 36: 5).
+    #[arg(long, default_value_t = 5)]
+    drop: usize,
+    /// Trainable layers in the training-step measurement.
+    #[arg(long, default_value_t = 5)]
+    trainable: usize,
+    /// Untimed iterations first (autotuning, allocation).
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    /// Timed iterations.
+    #[arg(long, default_value_t = 5)]
+    iters: usize,
+    /// Skip the training-step measurement.
+    #[arg(long)]
+    no_train: bool,
+    /// Compute backend.
+    #[arg(long, value_enum, default_value_t = BackendKind::Ndarray)]
+    backend: BackendKind,
+    /// Float dtype.
+    #[arg(long, value_enum, default_value_t = FloatKind::F32)]
+    dtype: FloatKind,
+}
+
+/// Runs the measurements and prints one JSON object.
+pub fn run(args: BenchArgs) -> Result<(), Box<dyn Error>> {
+    let mut config = Qwen3VlConfig::preset(&args.preset).ok_or_else(|| format!("unknown preset `{}` (2B, 4B, 8B)", args.preset))?;
+    if let Some(layers) = args.layers {
+        config.text.num_hidden_layers = layers;
+    }
+    if args.drop + args.trainable > config.text.num_hidden_layers {
+        return Err(format!("--drop {} + --trainable {} exceed {} layers", args.drop, args.trainable, config.text.num_hidden_layers).into());
+    }
+    let report = with_backend!(args.backend, |B, device| measure::<B>(&args, &config, &device))?;
+    println!("{report}");
+    Ok(())
+}
+
+fn tokens_input(config: &Qwen3VlConfig, n: usize) -> Qwen3VlInput {
+    // Ordinary text ids (no image pads), spread over the vocabulary.
+    Qwen3VlInput::text((0..n).map(|i| (i * 7919 % 150_000) as u32).collect())
+        .tap_vocab(config.text.vocab_size)
+}
+
+trait TapVocab {
+    fn tap_vocab(self, vocab: usize) -> Self;
+}
+
+impl TapVocab for Qwen3VlInput {
+    fn tap_vocab(mut self, vocab: usize) -> Self {
+        self.input_ids.iter_mut().for_each(|id| *id %= vocab as u32);
+        self
+    }
+}
+
+fn timed(warmup: usize, iters: usize, mut f: impl FnMut() -> Result<(), Box<dyn Error>>) -> Result<f64, Box<dyn Error>> {
+    for _ in 0..warmup {
+        f()?;
+    }
+    let start = Instant::now();
+    for _ in 0..iters.max(1) {
+        f()?;
+    }
+    Ok(start.elapsed().as_secs_f64() / iters.max(1) as f64)
+}
+
+fn measure<B: Backend>(args: &BenchArgs, config: &Qwen3VlConfig, device: &B::Device) -> Result<serde_json::Value, Box<dyn Error>> {
+    let dtype = args.dtype.dtype();
+    let input = tokens_input(config, args.tokens);
+    let model = Qwen3VlForConditionalGeneration::<B>::random(config, device, dtype)?;
+    let forward = timed(args.warmup, args.iters, || {
+        // Reading one value back waits for the device to finish the pass.
+        let logits = model.forward(&input)?;
+        let _ = logits.slice([0..1, 0..1, 0..1]).into_data();
+        Ok(())
+    })?;
+    drop(model);
+    let mut report = serde_json::json!({
+        "preset": args.preset, "layers": config.text.num_hidden_layers, "tokens": args.tokens,
+        "backend": format!("{:?}", args.backend), "dtype": format!("{dtype:?}"),
+        "forward_seconds": forward, "forward_tokens_per_s": args.tokens as f64 / forward,
+    });
+    if !args.no_train {
+        let step = train_step::<Autodiff<B>>(args, config, device, &input)?;
+        report["train_step_seconds"] = step.into();
+        report["train_tokens_per_s"] = (args.tokens as f64 / step).into();
+    }
+    Ok(report)
+}
+
+fn train_step<B: AutodiffBackend>(args: &BenchArgs, config: &Qwen3VlConfig, device: &B::Device, input: &Qwen3VlInput) -> Result<f64, Box<dyn Error>> {
+    let n = config.text.num_hidden_layers;
+    let model = Qwen3VlForConditionalGeneration::<B>::random(config, device, args.dtype.dtype())?;
+    // Drop every other layer from the top, train the ones below them: the interleaved shape.
+    let drop = LayerSet::for_removal((0..args.drop).map(|k| n - 2 - 3 * k), n)?;
+    let model = model.remove_layers(&drop)?;
+    let kept = model.num_layers();
+    let trainable = LayerSet::new((0..args.trainable).map(|k| kept - 2 - 3 * k.min(kept / 3)), kept)
+        .or_else(|_| LayerSet::new(0..args.trainable, kept))?;
+    let mut model = Some(model.set_trainable_layers(&trainable)?);
+    let mut optimizer = pytorch_adamw(0.0).init::<B, Qwen3VlForConditionalGeneration<B>>();
+    let labels: Vec<i64> = input.input_ids.iter().map(|&t| t as i64).collect();
+    timed(args.warmup, args.iters, || {
+        let current = model.take().expect("model present between steps");
+        let loss = causal_lm_loss(current.forward(input)?, &labels)?;
+        let grads = GradientsParams::from_grads(loss.backward(), &current);
+        let next = optimizer.step(1e-5, current, grads);
+        let _ = next.model.language_model.norm.weight.val().slice([0..1]).into_data();
+        model = Some(next);
+        Ok(())
+    })
+}

@@ -1,0 +1,53 @@
+//! `interlace prune` then `interlace train` then `interlace generate` on the trained output.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures"))
+}
+
+fn interlace(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_interlace")).args(args).output().expect("interlace runs")
+}
+
+fn ok(output: std::process::Output) -> String {
+    assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn prune_train_generate() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |p: &str| dir.path().join(p).to_str().unwrap().to_string();
+    let plan = r#"{"n_layers": 5, "strategy": "manual", "ratio": 0.2, "drop": [1], "finetune": [2], "freeze": [0, 3, 4]}"#;
+    std::fs::write(path("plan.json"), plan).unwrap();
+    let model = fixtures().join("models/tiny-b");
+    ok(interlace(&["prune", "--model", model.to_str().unwrap(), "--plan", &path("plan.json"), "--out", &path("pruned")]));
+    let data = fixtures().join("train/conversations.jsonl");
+    let stdout = ok(interlace(&[
+        "train", "--model", &path("pruned"), "--plan", &path("plan.json"), "--data", data.to_str().unwrap(),
+        "--out", &path("trained"), "--epochs", "3", "--lr", "1e-3", "--checkpoint-every", "4",
+    ]));
+    assert!(stdout.contains("trained 12 steps"), "{stdout}");
+    let run = dir.path().join("trained.run");
+    assert_eq!(std::fs::read_to_string(run.join("log.jsonl")).unwrap().lines().count(), 12);
+    assert!(run.join("loss.png").exists());
+    let provenance: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("trained/interlace.json")).unwrap()).unwrap();
+    assert_eq!(provenance["train"]["steps"], 12);
+    let generated = ok(interlace(&["generate", "--model", &path("trained"), "--prompt", "Say hello.", "--max-new-tokens", "4", "--json"]));
+    let json: serde_json::Value = serde_json::from_str(&generated).unwrap();
+    assert!(!json["new_tokens"].as_array().unwrap().is_empty());
+
+    // Training the unpruned model against the plan is refused with a hint.
+    let wrong = interlace(&["train", "--model", model.to_str().unwrap(), "--plan", &path("plan.json"), "--data", data.to_str().unwrap(), "--out", &path("x")]);
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("interlace prune"));
+    // An existing output is not overwritten without --force.
+    let again = interlace(&[
+        "train", "--model", &path("pruned"), "--plan", &path("plan.json"), "--data", data.to_str().unwrap(), "--out", &path("trained"),
+        "--run-dir", &path("run2"),
+    ]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+}
