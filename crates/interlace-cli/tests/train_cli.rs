@@ -51,3 +51,53 @@ fn prune_train_generate() {
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
 }
+
+/// Bytes of every safetensors file of a model directory, by file name.
+fn weights(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn kill_9_then_resume_gives_the_uninterrupted_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |p: &str| dir.path().join(p).to_str().unwrap().to_string();
+    let plan = r#"{"n_layers": 5, "strategy": "manual", "ratio": 0.2, "drop": [1], "finetune": [2], "freeze": [0, 3, 4]}"#;
+    std::fs::write(path("plan.json"), plan).unwrap();
+    let model = fixtures().join("models/tiny-b");
+    ok(interlace(&["prune", "--model", model.to_str().unwrap(), "--plan", &path("plan.json"), "--out", &path("pruned")]));
+    let data = fixtures().join("train/conversations.jsonl");
+    let args = |out: &str| {
+        vec![
+            "train".to_string(), "--model".into(), path("pruned"), "--plan".into(), path("plan.json"), "--data".into(),
+            data.to_str().unwrap().into(), "--out".into(), path(out), "--epochs".into(), "40".into(), "--lr".into(), "1e-3".into(),
+            "--checkpoint-every".into(), "3".into(),
+        ]
+    };
+    ok(Command::new(env!("CARGO_BIN_EXE_interlace")).args(args("straight")).output().unwrap());
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_interlace")).args(args("killed")).spawn().unwrap();
+    let checkpoints = dir.path().join("killed.run/checkpoints");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::read_dir(&checkpoints).map(|d| d.count()).unwrap_or(0) == 0 {
+        assert!(std::time::Instant::now() < deadline, "no checkpoint appeared");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    child.kill().unwrap(); // SIGKILL: no destructor, no flush
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the run should have been killed mid-way (make it longer if the machine is fast)");
+    assert!(!dir.path().join("killed").exists(), "no output before the run completes");
+
+    let mut resume = args("killed");
+    resume.push("--resume".into());
+    let stdout = ok(Command::new(env!("CARGO_BIN_EXE_interlace")).args(&resume).output().unwrap());
+    assert!(stdout.contains("trained 160 steps"), "{stdout}");
+    assert_eq!(weights(&dir.path().join("killed")), weights(&dir.path().join("straight")));
+}
