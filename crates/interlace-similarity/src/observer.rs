@@ -1,0 +1,120 @@
+//! The hidden-state observer that computes every pack's cosines in one forward pass.
+
+use std::collections::VecDeque;
+
+use burn::prelude::{Backend, Tensor};
+use burn::tensor::FloatDType;
+use interlace_core::{CoreError, HiddenStateObserver};
+
+/// `eps` of `torch.nn.functional.cosine_similarity`: each norm is clamped to at least this.
+const COSINE_EPS: f32 = 1e-8;
+
+/// One hidden state kept for later comparisons: `[seq, hidden]` in f32 and its token norms.
+struct Kept<B: Backend> {
+    state: Tensor<B, 2>,
+    norm: Tensor<B, 2>,
+}
+
+/// Observes `h_0 … h_L` of one forward pass and, for every pack distance `k`, sums over the
+/// tokens the cosine similarity of `h_i` and `h_{i+k}` (for all `i + k ≤ L`).
+///
+/// Only the last `max(k)` states are kept (a ring buffer), cast to f32 so that bf16/f16 models
+/// are compared in f32. Per-token cosines come back to the host once per hidden state (all
+/// packs stacked) and are summed in f64. Official reference: `src/get_hidden_states.py`, which
+/// calls `F.cosine_similarity(h_i, h_{i+k}, dim=1).mean()` per sample in the model dtype.
+pub struct PackObserver<B: Backend> {
+    packs: Vec<usize>,
+    n_layers: usize,
+    ring: VecDeque<Kept<B>>,
+    next: usize,
+    tokens: Option<usize>,
+    /// `sums[p][i]`: Σ over tokens of cos(h_i, h_{i+k_p}).
+    sums: Vec<Vec<f64>>,
+}
+
+impl<B: Backend> PackObserver<B> {
+    /// An observer for a stack of `n_layers` layers and the given pack distances (each in
+    /// `1..=n_layers`, validated by the caller).
+    pub fn new(packs: &[usize], n_layers: usize) -> Self {
+        let sums = packs.iter().map(|&k| vec![0.0; n_layers + 1 - k]).collect();
+        Self { packs: packs.to_vec(), n_layers, ring: VecDeque::new(), next: 0, tokens: None, sums }
+    }
+
+    /// Number of tokens of the observed sample (after the first hidden state).
+    pub fn tokens(&self) -> Option<usize> {
+        self.tokens
+    }
+
+    /// True once `h_0 … h_L` have all been seen.
+    pub fn is_complete(&self) -> bool {
+        self.next == self.n_layers + 1
+    }
+
+    /// Per-pack, per-layer token-averaged cosines: `means[p][i]` for pack `packs[p]`.
+    pub fn means(&self) -> Vec<Vec<f64>> {
+        let tokens = self.tokens.unwrap_or(0).max(1) as f64;
+        self.sums.iter().map(|row| row.iter().map(|s| s / tokens).collect()).collect()
+    }
+
+    fn check_shape(&mut self, index: usize, dims: [usize; 3]) -> Result<usize, CoreError> {
+        let [batch, seq, _] = dims;
+        if batch != 1 {
+            return Err(CoreError::Observer { index, reason: format!("calibration runs one sample per pass, got batch {batch}") });
+        }
+        match self.tokens {
+            None => self.tokens = Some(seq),
+            Some(t) if t != seq => {
+                return Err(CoreError::Observer { index, reason: format!("sequence length changed from {t} to {seq}") });
+            }
+            Some(_) => {}
+        }
+        Ok(seq)
+    }
+
+    /// Cosines of the new state against every kept state at a pack distance, stacked
+    /// `[seq, n_matching]`, plus which pack each column belongs to.
+    fn cosines(&self, index: usize, kept: &Kept<B>) -> Option<(Tensor<B, 2>, Vec<usize>)> {
+        let mut columns = Vec::new();
+        let mut which = Vec::new();
+        for (p, &k) in self.packs.iter().enumerate() {
+            if k > index || k > self.ring.len() {
+                continue;
+            }
+            let old = &self.ring[self.ring.len() - k];
+            let dot = (kept.state.clone() * old.state.clone()).sum_dim(1);
+            columns.push(dot / (kept.norm.clone() * old.norm.clone()));
+            which.push(p);
+        }
+        (!columns.is_empty()).then(|| (Tensor::cat(columns, 1), which))
+    }
+}
+
+impl<B: Backend> HiddenStateObserver<B> for PackObserver<B> {
+    fn observe(&mut self, index: usize, hidden: Tensor<B, 3>) -> Result<(), CoreError> {
+        if index != self.next || index > self.n_layers {
+            return Err(CoreError::Observer { index, reason: format!("expected hidden state {} of 0..={}", self.next, self.n_layers) });
+        }
+        let [_, seq, width] = hidden.dims();
+        self.check_shape(index, hidden.dims())?;
+        let state: Tensor<B, 2> = hidden.cast(FloatDType::F32).reshape([seq, width]);
+        let norm = (state.clone() * state.clone()).sum_dim(1).sqrt().clamp_min(COSINE_EPS);
+        let kept = Kept { state, norm };
+        if let Some((cos, which)) = self.cosines(index, &kept) {
+            let values = cos.into_data().convert::<f32>().into_vec::<f32>()
+                .map_err(|e| CoreError::Observer { index, reason: format!("cannot read cosines: {e:?}") })?;
+            for (row, chunk) in values.chunks(which.len()).enumerate() {
+                debug_assert!(row < seq);
+                for (&p, &c) in which.iter().zip(chunk) {
+                    self.sums[p][index - self.packs[p]] += f64::from(c);
+                }
+            }
+        }
+        let max_k = self.packs.iter().copied().max().unwrap_or(1);
+        self.ring.push_back(kept);
+        while self.ring.len() > max_k {
+            self.ring.pop_front();
+        }
+        self.next += 1;
+        Ok(())
+    }
+}

@@ -1,0 +1,109 @@
+//! Similarity tables for selection: the per-layer means of `pack1/2/3.json`.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::stats::numpy_mean;
+use crate::SimilarityError;
+
+/// Per-layer mean similarities of packs 1, 2 and 3 for an `n_layers` stack.
+///
+/// `packK[i]` is the mean over samples of cos(h_i, h_{i+K}) (numpy's `np.mean`, as
+/// `load_similarity_scores` in the official `train_interlace.py` computes it), for
+/// `i = 0..n_layers-K-1`, the official key range.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimilarityTables {
+    /// Number of decoder layers `L`.
+    pub n_layers: usize,
+    /// Pack-1 means (`L-1` entries), if present.
+    pub pack1: Option<Vec<f64>>,
+    /// Pack-2 means (`L-2` entries), if present.
+    pub pack2: Option<Vec<f64>>,
+    /// Pack-3 means (`L-3` entries), if present.
+    pub pack3: Option<Vec<f64>>,
+}
+
+impl SimilarityTables {
+    /// Builds tables from means, checking every present pack has `L-k` finite entries.
+    pub fn from_means(n_layers: usize, pack1: Option<Vec<f64>>, pack2: Option<Vec<f64>>, pack3: Option<Vec<f64>>) -> Result<Self, SimilarityError> {
+        for (k, table) in [(1, &pack1), (2, &pack2), (3, &pack3)] {
+            if let Some(t) = table {
+                if t.len() + k != n_layers {
+                    return Err(SimilarityError::InvalidOption { option: "similarity tables", reason: format!("pack {k} has {} layers, expected {} for {n_layers} layers", t.len(), n_layers.saturating_sub(k)) });
+                }
+            }
+        }
+        Ok(Self { n_layers, pack1, pack2, pack3 })
+    }
+
+    /// Reads `pack1.json`, `pack2.json`, `pack3.json` (any may be missing) from `dir`.
+    ///
+    /// `L` comes from `report.json`'s `n_layers` when present, otherwise from the pack sizes
+    /// (`len(packK) + K`, which must agree).
+    pub fn from_dir(dir: &Path) -> Result<Self, SimilarityError> {
+        let packs: Vec<Option<Vec<f64>>> = (1..=3).map(|k| read_pack(&dir.join(format!("pack{k}.json")))).collect::<Result<_, _>>()?;
+        let implied: Vec<(usize, usize)> = packs.iter().enumerate().filter_map(|(p, t)| t.as_ref().map(|t| (p + 1, t.len() + p + 1))).collect();
+        let n_layers = match report_layers(dir)? {
+            Some(n) => n,
+            None => match implied.first() {
+                Some(&(_, n)) => n,
+                None => return Err(SimilarityError::InvalidFile { path: dir.to_path_buf(), reason: "no pack1.json, pack2.json or pack3.json".into() }),
+            },
+        };
+        for &(k, n) in &implied {
+            if n != n_layers {
+                return Err(SimilarityError::InvalidFile {
+                    path: dir.join(format!("pack{k}.json")),
+                    reason: format!("has {} layers; a pack-{k} table of a {n_layers}-layer model has {} (keys 0..{})", n - k, n_layers.saturating_sub(k), n_layers.saturating_sub(k)),
+                });
+            }
+        }
+        let mut packs = packs.into_iter();
+        Ok(Self { n_layers, pack1: packs.next().flatten(), pack2: packs.next().flatten(), pack3: packs.next().flatten() })
+    }
+
+    /// The table of pack `k` (1, 2 or 3).
+    pub fn pack(&self, k: usize) -> Option<&[f64]> {
+        match k {
+            1 => self.pack1.as_deref(),
+            2 => self.pack2.as_deref(),
+            3 => self.pack3.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+fn report_layers(dir: &Path) -> Result<Option<usize>, SimilarityError> {
+    let path = dir.join("report.json");
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).map_err(SimilarityError::io(&path))?;
+    let value: Value = serde_json::from_str(&text).map_err(|e| SimilarityError::InvalidFile { path: path.clone(), reason: e.to_string() })?;
+    Ok(value.get("n_layers").and_then(Value::as_u64).map(|n| n as usize))
+}
+
+/// Reads one official pack file: keys `"0".."m-1"`, each a non-empty list of finite numbers.
+fn read_pack(path: &Path) -> Result<Option<Vec<f64>>, SimilarityError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let invalid = |reason: String| SimilarityError::InvalidFile { path: path.to_path_buf(), reason };
+    let text = std::fs::read_to_string(path).map_err(SimilarityError::io(path))?;
+    let value: Value = serde_json::from_str(&text).map_err(|e| invalid(format!("not JSON: {e}")))?;
+    let object = value.as_object().ok_or_else(|| invalid("expected an object {\"0\": [...], ...}".into()))?;
+    let mut means = vec![None; object.len()];
+    for (key, values) in object {
+        let i: usize = key.parse().map_err(|_| invalid(format!("key {key:?} is not a layer index")))?;
+        let slot = means.get_mut(i).ok_or_else(|| invalid(format!("keys must be 0..{}; found {key:?}", object.len())))?;
+        let list: Vec<f64> = match values.as_array() {
+            Some(list) if !list.is_empty() => list.iter().map(|v| v.as_f64().filter(|x| x.is_finite())).collect::<Option<_>>()
+                .ok_or_else(|| invalid(format!("layer {key}: every value must be a finite number")))?,
+            _ => return Err(invalid(format!("layer {key}: expected a non-empty list of numbers"))),
+        };
+        *slot = Some(numpy_mean(&list));
+    }
+    // Distinct integer keys filling 0..len: any gap shows up as a hole.
+    means.into_iter().enumerate().map(|(i, m)| m.ok_or_else(|| invalid(format!("layer {i} is missing")))).collect::<Result<Vec<_>, _>>().map(Some)
+}

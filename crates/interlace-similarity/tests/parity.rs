@@ -1,0 +1,124 @@
+//! Similarities against transformers (`fixtures/make_similarity_fixtures.py`): per-sample
+//! pack-1/2/3 cosines of tiny-a (6 layers) and tiny-b (5 layers) on a calibration set with
+//! single-image, two-image, text-only, system-turn and placeholder records.
+
+use std::path::PathBuf;
+
+use burn::backend::NdArray;
+use burn::tensor::DType;
+use interlace_qwen3vl::{Qwen3VlForConditionalGeneration, Qwen3VlInput};
+use interlace_similarity::{calibrate, sample_order, CalibrationConfig, CalibrationData, CalibrationResult, Calibrator, QwenInputBuilder};
+use serde_json::Value;
+
+type B = NdArray<f32>;
+
+const MODELS: [&str; 2] = ["tiny-a", "tiny-b"];
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+}
+
+fn model(name: &str) -> Qwen3VlForConditionalGeneration<B> {
+    Qwen3VlForConditionalGeneration::<B>::from_pretrained(fixtures().join("models").join(name), &Default::default(), DType::F32).expect("fixture model loads")
+}
+
+fn golden(name: &str) -> Value {
+    let path = fixtures().join("golden/similarity").join(format!("{name}.json"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// `cosine[k][i][sample]` of the golden.
+fn golden_cos(g: &Value, k: usize, i: usize) -> Vec<f64> {
+    g["cosine"][k.to_string()][i.to_string()].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect()
+}
+
+/// The processor outputs transformers used for sample `n`.
+fn golden_input(n: usize) -> Qwen3VlInput {
+    let bytes = std::fs::read(fixtures().join(format!("golden/similarity/inputs/sample{n}.safetensors"))).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let i64s = |name: &str| st.tensor(name).unwrap().data().chunks(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect::<Vec<_>>();
+    let has = |name: &str| st.names().contains(&name);
+    Qwen3VlInput {
+        input_ids: i64s("input_ids").into_iter().map(|x| x as u32).collect(),
+        pixel_values: if has("pixel_values") { st.tensor("pixel_values").unwrap().data().chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect() } else { Vec::new() },
+        image_grid_thw: if has("image_grid_thw") { i64s("image_grid_thw").chunks(3).map(|c| [c[0] as usize, c[1] as usize, c[2] as usize]).collect() } else { Vec::new() },
+    }
+}
+
+/// Largest |rust − transformers| over every pack, layer and sample.
+fn max_error(result: &CalibrationResult, g: &Value) -> f64 {
+    let mut worst = 0.0f64;
+    for pack in &result.packs {
+        assert_eq!(pack.per_sample.len(), result.n_layers - pack.k + 1);
+        for (i, values) in pack.per_sample.iter().enumerate() {
+            let expected = golden_cos(g, pack.k, i);
+            assert_eq!(values.len(), expected.len(), "pack {} layer {i}", pack.k);
+            for (a, e) in values.iter().zip(&expected) {
+                worst = worst.max((a - e).abs());
+            }
+        }
+    }
+    worst
+}
+
+#[test]
+fn same_processor_outputs_match_transformers_within_1e_4() {
+    for name in MODELS {
+        let g = golden(name);
+        let model = model(name);
+        let mut calibrator = Calibrator::new(CalibrationConfig::default(), g["n_layers"].as_u64().unwrap() as usize).unwrap();
+        let records = g["records"].as_array().unwrap().len();
+        for n in 0..records {
+            let sample = calibrator.run_sample(&model, &golden_input(n)).unwrap();
+            assert_eq!(sample.tokens as u64, g["tokens"][n].as_u64().unwrap());
+        }
+        let result = calibrator.finish();
+        let error = max_error(&result, &g);
+        println!("{name}: max |Δcos| (processor outputs from transformers) = {error:.3e}");
+        assert!(error < 1e-4, "{name}: {error}");
+    }
+}
+
+#[test]
+fn end_to_end_from_image_files_matches_within_2e_3() {
+    for (name, file) in [("tiny-a", "calib.jsonl"), ("tiny-b", "calib.json")] {
+        let g = golden(name);
+        let model = model(name);
+        let dir = fixtures().join("models").join(name);
+        let builder = QwenInputBuilder::from_dir(&dir).unwrap();
+        let mut data = CalibrationData::open(fixtures().join("calibration").join(file), None).unwrap();
+        let order = sample_order(data.len(), None, 42, None).unwrap();
+        let mut calibrator = Calibrator::new(CalibrationConfig::default(), g["n_layers"].as_u64().unwrap() as usize).unwrap();
+        let summary = calibrate(&model, &builder, &mut data, &order, &mut calibrator, true, &mut |_| {}).unwrap();
+        assert_eq!(summary.used, 6);
+        assert!(summary.skipped.is_empty());
+        let result = calibrator.finish();
+        let tokens: u64 = g["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap()).sum();
+        assert_eq!(result.tokens, tokens, "{name}: same prompts, same token counts");
+        let error = max_error(&result, &g);
+        println!("{name} ({file}): max |Δcos| end to end = {error:.3e}, {:.1} samples/s", summary.used as f64 / summary.wall.as_secs_f64());
+        assert!(error < 2e-3, "{name}: {error}");
+    }
+}
+
+#[test]
+fn residual_taps_differ_only_where_the_streams_differ() {
+    // Text-only sample (record 2): no deepstack injection, so the residual stream equals
+    // transformers' hidden states except the last one (un-normalised instead of final norm).
+    // With an image (record 0), layers fed deepstack features differ.
+    let g = golden("tiny-a");
+    let model = model("tiny-a");
+    let residual = CalibrationConfig { packs: vec![1, 2, 3], tap: interlace_core::TapPoint::Residual };
+    let mut text = Calibrator::new(residual.clone(), 6).unwrap();
+    let s = text.run_sample(&model, &golden_input(2)).unwrap();
+    for (p, k) in [1usize, 2, 3].into_iter().enumerate() {
+        for i in 0..=6 - k {
+            let expected = golden_cos(&g, k, i)[2];
+            let same = (s.cosine[p][i] - expected).abs() < 1e-4;
+            assert_eq!(same, i + k < 6, "pack {k} layer {i}: {} vs {expected}", s.cosine[p][i]);
+        }
+    }
+    let mut image = Calibrator::new(residual, 6).unwrap();
+    let s = image.run_sample(&model, &golden_input(0)).unwrap();
+    assert!((s.cosine[0][1] - golden_cos(&g, 1, 1)[0]).abs() > 1e-4, "deepstack changes h_1 at image tokens");
+}
