@@ -13,8 +13,8 @@ use interlace_core::{DecoderStack, LayerSet};
 use interlace_qwen3vl::{Qwen3VlConfig, Qwen3VlForConditionalGeneration, Qwen3VlInput};
 use interlace_train::{causal_lm_loss, pytorch_adamw};
 
-use crate::backend::{BackendKind, FloatKind};
-use crate::with_backend;
+use interlace_prune::{BackendKind, FloatKind};
+use interlace_prune::with_backend;
 
 /// Arguments of `interlace bench`.
 #[derive(Debug, Args)]

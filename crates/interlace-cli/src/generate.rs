@@ -5,10 +5,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 use interlace_qwen3vl::processor::{ChatMessage, ContentPart, Qwen3VlProcessor};
-use interlace_qwen3vl::{generate, GenerationConfig, Qwen3VlForConditionalGeneration, Qwen3VlInput};
+use interlace_qwen3vl::{generate, GenerationConfig, Qwen3VlForConditionalGeneration, Qwen3VlInput, Sampling};
 
-use crate::backend::{BackendKind, FloatKind};
-use crate::with_backend;
+use interlace_prune::{BackendKind, FloatKind};
+use interlace_prune::with_backend;
 
 /// Arguments of `interlace generate`.
 #[derive(Debug, Args)]
@@ -31,19 +31,37 @@ pub struct GenerateArgs {
     /// Float dtype of weights and activations.
     #[arg(long, value_enum, default_value_t = FloatKind::F32)]
     dtype: FloatKind,
+    /// Sample instead of greedy decoding (with --temperature, --top-p, --top-k, --seed).
+    #[arg(long)]
+    sample: bool,
+    /// Softmax temperature when sampling.
+    #[arg(long, default_value_t = 0.7, requires = "sample")]
+    temperature: f64,
+    /// Nucleus mass when sampling.
+    #[arg(long, default_value_t = 0.8, requires = "sample")]
+    top_p: f64,
+    /// Keep only the k most likely tokens when sampling.
+    #[arg(long, default_value_t = 20, requires = "sample")]
+    top_k: usize,
+    /// Seed of the sampler: the same seed gives the same tokens.
+    #[arg(long, default_value_t = 0, requires = "sample")]
+    seed: u64,
     /// Print one JSON object `{"prompt_tokens", "new_tokens", "text"}` instead of the text.
     #[arg(long)]
     json: bool,
 }
 
-/// Runs greedy generation for one user turn.
+/// Generates a reply to one user turn (greedy unless `--sample`).
 pub fn run(args: GenerateArgs) -> Result<(), Box<dyn Error>> {
     let processor = Qwen3VlProcessor::from_dir(&args.model)?;
     let mut content: Vec<ContentPart> = args.images.iter().map(|p| ContentPart::image_path(p.clone())).collect();
     content.push(ContentPart::Text(args.prompt.clone()));
     let messages = [ChatMessage::user(content)];
     let input: Qwen3VlInput = processor.process(&messages, true)?.into();
-    let config = GenerationConfig::from_dir(&args.model, args.max_new_tokens)?;
+    let mut config = GenerationConfig::from_dir(&args.model, args.max_new_tokens)?;
+    if args.sample {
+        config.sampling = Sampling::Sample { temperature: args.temperature, top_p: args.top_p, top_k: Some(args.top_k), seed: args.seed };
+    }
     let output = with_backend!(args.backend, |B, device| {
         let model = Qwen3VlForConditionalGeneration::<B>::from_pretrained(&args.model, &device, args.dtype.dtype())?;
         generate(&model, &input, &config, |_| {}).map_err(Box::<dyn Error>::from)

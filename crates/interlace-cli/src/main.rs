@@ -1,8 +1,14 @@
 //! `interlace`: the command-line face of the interlace toolkit.
 
-mod backend;
+mod bench;
+mod eval;
 mod generate;
 mod inspect;
+mod prune;
+mod run;
+mod select;
+mod similarity;
+mod train;
 
 use std::process::ExitCode;
 
@@ -20,8 +26,22 @@ struct Cli {
 enum Command {
     /// Generate a reply to a prompt (with optional images) from a Qwen3-VL model directory.
     Generate(generate::GenerateArgs),
+    /// Measure forward and training-step throughput of a real-size model with random weights.
+    Bench(bench::BenchArgs),
+    /// Train the fine-tune layers of a pruned model on conversations (everything else frozen).
+    Train(train::TrainArgs),
+    /// similarity → select → prune → train in one command.
+    Run(run::RunArgs),
     /// Print the architecture and parameter counts of a model directory (no weights loaded).
     Inspect(inspect::InspectArgs),
+    /// Score a (pruned) model and its base on benchmarks, held-out loss and time to first token.
+    Eval(eval::EvalArgs),
+    /// Write a copy of a checkpoint without some decoder layers (streaming, byte-identical tensors).
+    Prune(prune::PruneArgs),
+    /// Measure how much each decoder layer changes the hidden state on calibration data (packs 1/2/3).
+    Similarity(similarity::SimilarityArgs),
+    /// Choose layers to drop, fine-tune and freeze from similarity tables; prints plan.json.
+    Select(select::SelectArgs),
 }
 
 fn main() -> ExitCode {
@@ -29,6 +49,13 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Generate(args) => generate::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Run(args) => run::run(args),
+        Command::Train(args) => train::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Prune(args) => prune::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Similarity(args) => similarity::run(args),
+        Command::Select(args) => select::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

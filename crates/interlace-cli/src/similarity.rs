@@ -8,8 +8,8 @@ use interlace_core::{DecoderStack, TapPoint};
 use interlace_qwen3vl::Qwen3VlForConditionalGeneration;
 use interlace_similarity::{calibrate, sample_order, write_outputs, CalibrationConfig, CalibrationData, CalibrationProgress, Calibrator, QwenInputBuilder, RunMetadata};
 
-use crate::backend::{BackendKind, FloatKind};
-use crate::with_backend;
+use interlace_prune::{BackendKind, FloatKind};
+use interlace_prune::with_backend;
 
 /// Which hidden states are compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

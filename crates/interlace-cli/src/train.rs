@@ -4,17 +4,14 @@ use std::error::Error;
 use std::path::PathBuf;
 
 use burn::backend::Autodiff;
-use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::DType;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use interlace_core::{DecoderStack, LayerSet, Plan};
-use interlace_qwen3vl::processor::Qwen3VlProcessor;
-use interlace_qwen3vl::{Qwen3VlConfig, Qwen3VlForConditionalGeneration};
-use interlace_train::{train, ConversationDataset, ExampleSource, StepLog, TrainConfig, TrainReport};
+use interlace_core::Plan;
+use interlace_prune::{adapt_dir, AdaptOptions};
+use interlace_train::{StepLog, TrainConfig};
 
-use crate::backend::{BackendKind, FloatKind};
-use crate::with_backend;
+use interlace_prune::{BackendKind, FloatKind};
+use interlace_prune::with_backend;
 
 /// Arguments of `interlace train`.
 #[derive(Debug, Args)]
@@ -98,7 +95,8 @@ pub struct TrainArgs {
 }
 
 impl TrainArgs {
-    fn config(&self) -> TrainConfig {
+    /// The optimizer and schedule settings.
+    pub fn config(&self) -> TrainConfig {
         TrainConfig {
             epochs: self.epochs,
             lr: self.lr,
@@ -110,6 +108,22 @@ impl TrainArgs {
             seed: self.seed,
             checkpoint_every: self.checkpoint_every,
             ..TrainConfig::default()
+        }
+    }
+
+    /// Everything the adaptation step needs from the flags.
+    pub fn adapt_options(&self) -> AdaptOptions {
+        AdaptOptions {
+            train: self.config(),
+            max_length: self.max_length,
+            min_pixels: self.min_pixels,
+            max_pixels: self.max_pixels,
+            image_root: self.image_root.clone(),
+            tune_vision: self.tune_vision,
+            tune_merger: self.tune_merger,
+            tune_llm: self.tune_llm,
+            resume: self.resume,
+            force: self.force,
         }
     }
 
@@ -125,69 +139,31 @@ impl TrainArgs {
 /// Trains and writes the output model.
 pub fn run(args: TrainArgs) -> Result<(), Box<dyn Error>> {
     let plan = Plan::from_file(&args.plan)?;
-    // Refuse before hours of training, not after.
-    let occupied = std::fs::read_dir(&args.out).map(|mut d| d.next().is_some()).unwrap_or(false);
-    if occupied && !args.force {
-        return Err(format!("{} exists and is not empty (use --force to replace it)", args.out.display()).into());
-    }
-    let config = Qwen3VlConfig::from_dir(&args.model)?;
-    let expected = plan.n_layers - plan.drop.len();
-    if config.text.num_hidden_layers != expected {
-        return Err(format!(
-            "{} has {} text layers but the plan leaves {expected} of {}: pass the pruned model (`interlace prune --plan {}`)",
-            args.model.display(),
-            config.text.num_hidden_layers,
-            plan.n_layers,
-            args.plan.display()
-        )
-        .into());
-    }
-    let mut processor = Qwen3VlProcessor::from_dir(&args.model)?;
-    if let Some(min) = args.min_pixels {
-        processor.image_config_mut().min_pixels = min;
-    }
-    if let Some(max) = args.max_pixels {
-        processor.image_config_mut().max_pixels = max;
-    }
-    let (data, skipped) = ConversationDataset::open(&args.data, args.image_root.as_deref(), processor, args.max_length)?;
-    for s in &skipped {
-        eprintln!("warning: {}: skipping line {}: {}", args.data.display(), s.line, s.reason);
-    }
-    let trained = with_backend!(args.backend, |B, device| fit::<Autodiff<B>>(&args, &plan, &data, &device))?;
+    let options = args.adapt_options();
     let run_dir = args.run_dir();
-    interlace_train::plot::loss_curve(&run_dir.join("log.jsonl"), &run_dir.join("loss.png"))?;
-    let report = trained.1;
-    let settings = serde_json::json!({"train": args.config(), "data": args.data, "final_loss": report.final_loss, "steps": report.steps, "skipped_records": skipped.len()});
-    interlace_train::export::save_trained(&args.model, &args.out, &trained.0, settings, args.force)?;
-    println!("trained {} steps, final loss {:.4}; wrote {}", report.steps, report.final_loss, args.out.display());
+    let (report, skipped) = with_backend!(args.backend, |B, device| {
+        let total = options.train.total_steps(count_records(&args.data)?) as u64;
+        let bar = progress_bar(total);
+        let result = adapt_dir::<Autodiff<B>>(&args.model, &plan, &args.data, &options, &args.out, &run_dir, args.dtype.dtype(), &device, |s| {
+            update_bar(&bar, s)
+        });
+        bar.finish();
+        result.map_err(Box::<dyn Error>::from)
+    })?;
+    for s in &skipped {
+        eprintln!("warning: {}: skipped line {}: {}", args.data.display(), s.line, s.reason);
+    }
+    println!("trained {} steps, final loss {:.4}; wrote {} (run: {})", report.steps, report.final_loss, args.out.display(), run_dir.display());
     Ok(())
 }
 
-type Trained = (Vec<(String, burn::tensor::TensorData)>, TrainReport);
-
-fn fit<B: AutodiffBackend>(args: &TrainArgs, plan: &Plan, data: &ConversationDataset, device: &B::Device) -> Result<Trained, Box<dyn Error>> {
-    let dtype = args.dtype.dtype();
-    let model = Qwen3VlForConditionalGeneration::<B>::from_pretrained(&args.model, device, dtype)?;
-    let trainable = LayerSet::new(plan.finetune_after_pruning(), model.num_layers())?;
-    // Trainable layers keep f32 master weights (and compute in f32) inside a bf16/f16 model.
-    let mut model = model.cast_layers(&trainable, DType::F32).set_trainable_layers(&trainable)?;
-    if args.tune_vision {
-        model = model.unfreeze_vision();
-    }
-    if args.tune_merger {
-        model = model.unfreeze_merger();
-    }
-    if args.tune_llm {
-        model = model.unfreeze_llm();
-    }
-    let config = args.config();
-    let bar = progress_bar(config.total_steps(data.len()) as u64);
-    let (model, report) = train(model, data, &config, &args.run_dir(), args.resume, |step| update_bar(&bar, step))?;
-    bar.finish();
-    Ok((interlace_train::params::trainable_tensors(&model), report))
+/// Number of usable records, for the progress bar's length.
+fn count_records(data: &std::path::Path) -> Result<usize, Box<dyn Error>> {
+    Ok(interlace_train::data::read_records(data)?.0.len())
 }
 
-fn progress_bar(total: u64) -> ProgressBar {
+/// A progress bar over optimizer steps.
+pub fn progress_bar(total: u64) -> ProgressBar {
     let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template("{bar:30} step {pos}/{len} {msg} [{elapsed_precise} < {eta_precise}]").expect("valid template"),
@@ -195,9 +171,9 @@ fn progress_bar(total: u64) -> ProgressBar {
     bar
 }
 
-fn update_bar(bar: &ProgressBar, step: &StepLog) {
+/// Shows one step's loss, learning rate and throughput.
+pub fn update_bar(bar: &ProgressBar, step: &StepLog) {
     bar.set_position(step.step as u64);
     let tokens_per_s = step.input_tokens as f64 / step.seconds.max(1e-9);
     bar.set_message(format!("loss {:.4} lr {:.2e} {:.0} tok/s", step.loss, step.lr, tokens_per_s));
 }
-

@@ -75,3 +75,19 @@ fn bad_inputs_fail_with_a_message_not_a_panic() {
     let stderr = String::from_utf8_lossy(&bf16_cpu.stderr);
     assert!(!bf16_cpu.status.success() && stderr.contains("BF16"), "{stderr}");
 }
+
+#[test]
+fn seeded_sampling_repeats_and_differs_across_seeds() {
+    let model_dir = fixtures().join("models/tiny-b");
+    let run = |seed: &str| {
+        let output = interlace(&[
+            "generate", "--model", model_dir.to_str().unwrap(), "--prompt", "Write a short poem about the sea.",
+            "--max-new-tokens", "16", "--json", "--sample", "--temperature", "1.5", "--top-p", "1.0", "--top-k", "100", "--seed", seed,
+        ]);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        json["new_tokens"].clone()
+    };
+    assert_eq!(run("7"), run("7"));
+    assert_ne!(run("7"), run("8"));
+}

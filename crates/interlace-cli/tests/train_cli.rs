@@ -101,3 +101,24 @@ fn kill_9_then_resume_gives_the_uninterrupted_weights() {
     assert!(stdout.contains("trained 160 steps"), "{stdout}");
     assert_eq!(weights(&dir.path().join("killed")), weights(&dir.path().join("straight")));
 }
+
+#[test]
+fn run_chains_similarity_select_prune_train() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let model = fixtures().join("models/tiny-b");
+    let data = fixtures().join("train/conversations.jsonl");
+    let output = interlace(&[
+        "run", "--model", model.to_str().unwrap(), "--data", data.to_str().unwrap(), "--ratio", "0.2", "--out", out.to_str().unwrap(),
+        "--epochs", "2", "--lr", "1e-3",
+    ]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let work = dir.path().join("out.work");
+    let plan: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(work.join("plan.json")).unwrap()).unwrap();
+    assert_eq!(plan["drop"].as_array().unwrap().len(), 1, "floor(5 × 0.2) = 1 layer dropped");
+    for file in ["similarity/pack1.json", "similarity/pack3.json", "similarity/report.json", "pruned/config.json", "run/log.jsonl"] {
+        assert!(work.join(file).exists(), "{file}");
+    }
+    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["text_config"]["num_hidden_layers"], 4);
+}

@@ -10,16 +10,19 @@
 //! - [`ObservedForward`]: a stack that runs one input of its own kind with an observer attached.
 //! - [`LayerSet`]: a validated, sorted set of layer indices.
 //! - [`Plan`]: which layers to drop, fine-tune and freeze (`plan.json`).
+//! - [`CheckpointLayout`]: how a family names per-layer tensors and config fields on disk.
 #![deny(missing_docs)]
 
 mod error;
 mod layers;
+mod layout;
 mod observer;
 mod plan;
 mod stack;
 
 pub use error::CoreError;
 pub use layers::LayerSet;
+pub use layout::{indexed_tensor, CheckpointLayout, DecoderOnlyLayout, Qwen3VlLayout, TapLayout, VisionLayout};
 pub use observer::{CollectHiddenStates, HiddenStateObserver, NoObserver, TapPoint};
 pub use plan::{Plan, PlanError};
 pub use stack::{DecoderStack, ObservedForward};

@@ -1,0 +1,107 @@
+//! `interlace run`: similarity → select → prune → train in one command.
+
+use std::error::Error;
+use std::path::PathBuf;
+
+use burn::backend::Autodiff;
+use clap::Args;
+use interlace_prune::similarity::{CalibrationProgress, Strategy};
+use interlace_prune::surgery::NoProgress;
+use interlace_prune::{with_backend, AdaptOptions, BackendKind, CalibrationOptions, FloatKind, Pipeline};
+use interlace_train::TrainConfig;
+
+use crate::train::{progress_bar, update_bar};
+
+/// Arguments of `interlace run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The Hugging Face model directory to prune (never written to).
+    #[arg(long)]
+    model: PathBuf,
+    /// Conversations (LLaVA/FineVision JSON or JSONL) for calibration and training.
+    #[arg(long)]
+    data: PathBuf,
+    /// Separate calibration data (default: --data).
+    #[arg(long)]
+    calib_data: Option<PathBuf>,
+    /// Fraction of text layers to drop (n_drop = floor(L × ratio)).
+    #[arg(long)]
+    ratio: f64,
+    /// Selection strategy: interlace, interlace_oa, interlace_tn, random, consecutive, lowest_influence.
+    #[arg(long, default_value = "interlace")]
+    strategy: String,
+    /// Use a random fraction of the calibration records (official scripts: a portion with seed 42).
+    #[arg(long)]
+    sample_portion: Option<f64>,
+    /// Cap on calibration samples.
+    #[arg(long)]
+    max_samples: Option<usize>,
+    /// Seed of sampling, selection (random strategy) and data order.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Final trained model (Hugging Face layout).
+    #[arg(long)]
+    out: PathBuf,
+    /// Intermediate files: similarity/, plan.json, pruned/, run/ (default `<out>.work`).
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+    /// Training epochs.
+    #[arg(long, default_value_t = 1)]
+    epochs: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 1e-5)]
+    lr: f64,
+    /// Conversations per micro-batch.
+    #[arg(long, default_value_t = 1)]
+    batch_size: usize,
+    /// Micro-batches per optimizer step.
+    #[arg(long, default_value_t = 1)]
+    grad_accum: usize,
+    /// Truncate training conversations to this many tokens.
+    #[arg(long, default_value_t = 8192)]
+    max_length: usize,
+    /// Replace existing outputs.
+    #[arg(long)]
+    force: bool,
+    /// Compute backend.
+    #[arg(long, value_enum, default_value_t = BackendKind::Ndarray)]
+    backend: BackendKind,
+    /// Float dtype (trainable layers keep f32 master weights).
+    #[arg(long, value_enum, default_value_t = FloatKind::F32)]
+    dtype: FloatKind,
+}
+
+/// Runs the four steps, printing what each produced.
+pub fn run(args: RunArgs) -> Result<(), Box<dyn Error>> {
+    let strategy = Strategy::from_name(&args.strategy).ok_or_else(|| format!("unknown strategy `{}`", args.strategy))?;
+    let work = args.work_dir.clone().unwrap_or_else(|| {
+        let mut name = args.out.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "interlace".into());
+        name.push(".work");
+        args.out.with_file_name(name)
+    });
+    let pipeline = Pipeline::new(&args.model, &work).with_dtype(args.dtype.dtype());
+    let calib = args.calib_data.clone().unwrap_or_else(|| args.data.clone());
+    let calibration = CalibrationOptions { sample_portion: args.sample_portion, max_samples: args.max_samples, seed: args.seed, ..Default::default() };
+    let adapt = AdaptOptions {
+        train: TrainConfig { epochs: args.epochs, lr: args.lr, batch_size: args.batch_size, grad_accum: args.grad_accum, seed: args.seed, ..TrainConfig::default() },
+        max_length: args.max_length,
+        force: args.force,
+        ..AdaptOptions::default()
+    };
+    with_backend!(args.backend, |B, device| {
+        let progress = CalibrationProgress::new(0, calib.display().to_string());
+        let (_, summary) = pipeline.calibrate::<B>(&calib, &calibration, &device, &mut |e| progress.on_event(e))?;
+        progress.finish();
+        eprintln!("1/4 similarity: {} samples ({} skipped) -> {}", summary.used, summary.skipped.len(), pipeline.similarity_dir().display());
+        let plan = pipeline.select(strategy, args.ratio, args.seed)?;
+        eprintln!("2/4 plan ({}): drop {:?}, fine-tune {:?} -> {}", plan.strategy, plan.drop, plan.finetune, pipeline.plan_path().display());
+        let pruned = pipeline.prune(&plan, args.force, &mut NoProgress)?;
+        eprintln!("3/4 pruned: {} -> {} layers -> {}", pruned.layers_before, pruned.layers_after, pipeline.pruned_dir().display());
+        let records = interlace_train::data::read_records(&args.data)?.0.len();
+        let bar = progress_bar(adapt.train.total_steps(records) as u64);
+        let (report, _) = pipeline.adapt::<Autodiff<B>>(&plan, &args.data, &adapt, &args.out, &work.join("run"), &device, |s| update_bar(&bar, s))?;
+        bar.finish();
+        eprintln!("4/4 trained {} steps, final loss {:.4} -> {}", report.steps, report.final_loss, args.out.display());
+        Ok::<(), Box<dyn Error>>(())
+    })
+}

@@ -1,0 +1,71 @@
+//! `interlace eval` end to end: a checkpoint pruned by `interlace prune` against its original.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn interlace() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_interlace"));
+    command.current_dir(root());
+    command
+}
+
+#[test]
+fn pruned_model_against_its_base() {
+    let dir = tempfile::tempdir().unwrap();
+    let pruned = dir.path().join("pruned");
+    let out = dir.path().join("out");
+    let status = interlace().args(["prune", "--model", "fixtures/models/tiny-a", "--drop", "2", "--quiet", "--out"]).arg(&pruned).status().unwrap();
+    assert!(status.success());
+    let output = interlace()
+        .args(["eval", "--model"])
+        .arg(&pruned)
+        .args(["--base", "fixtures/models/tiny-a", "--bench", "fixtures/bench/mcq.tsv", "fixtures/bench/yesno.tsv", "fixtures/bench/chart.tsv"])
+        .args(["--bench", "fixtures/bench/mixed.jsonl", "--heldout", "fixtures/bench/heldout.jsonl", "--max-new-tokens", "4"])
+        .args(["--speed-repeats", "1", "--decode-tokens", "2", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    // Malformed rows are named with their index and skipped.
+    assert!(stderr.contains("mcq.tsv: row 4 (line 6) skipped"), "{stderr}");
+    assert!(stdout.contains("| **average** |"), "{stdout}");
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let names: Vec<_> = json["rows"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap().to_string()).collect();
+    assert_eq!(names, ["mcq", "yesno", "chart", "mixed"]);
+    assert_eq!(json["rows"][0]["evaluated"], 4);
+    assert!(json["rows"][0]["base_score"].is_number());
+    assert_eq!(json["mode"], "log_likelihood");
+    assert!(json["heldout"]["loss"].as_f64().unwrap() > 0.0);
+    assert!(json["base_heldout"]["loss"].as_f64().unwrap() > 0.0);
+    assert!(json["speed"]["ttft_speedup"].as_f64().unwrap() > 0.0);
+    assert_eq!(std::fs::read_to_string(out.join("results.md")).unwrap(), stdout);
+}
+
+#[test]
+fn generate_mode_limit_and_strict() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let output = interlace()
+        .args(["eval", "--model", "fixtures/models/tiny-b", "--bench", "fixtures/bench/yesno.tsv", "--generate", "--limit", "2", "--no-speed"])
+        .args(["--max-new-tokens", "3", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(json["mode"], "generate");
+    assert_eq!(json["rows"][0]["evaluated"], 2);
+    assert!(json["speed"].is_null());
+    assert!(json["results"][0]["items"][0]["reply"].is_string());
+
+    let output = interlace().args(["eval", "--model", "fixtures/models/tiny-b", "--bench", "fixtures/bench/mcq.tsv", "--strict", "--out"]).arg(&out).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("row 4") && stderr.contains("not one of the option letters"), "{stderr}");
+}

@@ -1,0 +1,285 @@
+//! The INTERLACE pipeline on a Qwen3-VL checkpoint: calibrate → select → prune → adapt.
+//!
+//! Every step reads and writes plain files under a work directory (`similarity/`, `plan.json`,
+//! `pruned/`), so a step can be re-run, inspected or replaced by the CLI command of the same
+//! name.
+
+use std::path::{Path, PathBuf};
+
+use burn::prelude::Backend;
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::DType;
+use interlace_core::{CoreError, DecoderStack, LayerSet, Plan, PlanError, TapPoint};
+use interlace_qwen3vl::processor::Qwen3VlProcessor;
+use interlace_qwen3vl::{Qwen3VlError, Qwen3VlForConditionalGeneration};
+use interlace_similarity::{
+    calibrate, sample_order, select, write_outputs, CalibrationConfig, CalibrationData, CalibrationEvent, CalibrationResult, Calibrator,
+    QwenInputBuilder, RunMetadata, RunSummary, SimilarityError, SimilarityTables, Strategy,
+};
+use interlace_surgery::{prune_checkpoint, DiskPruneOptions, DiskPruneReport, DropSpec, Progress, SurgeryError};
+use interlace_train::{train, ConversationDataset, Skipped, StepLog, TrainConfig, TrainError, TrainReport};
+
+/// Any step of the pipeline failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// Loading or running the model.
+    #[error(transparent)]
+    Model(#[from] Qwen3VlError),
+    /// Calibration or selection.
+    #[error(transparent)]
+    Similarity(#[from] SimilarityError),
+    /// Surgery.
+    #[error(transparent)]
+    Surgery(#[from] SurgeryError),
+    /// Adaptation.
+    #[error(transparent)]
+    Train(#[from] TrainError),
+    /// A plan file.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// A layer set.
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    /// The work directory.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The operating-system error.
+        source: std::io::Error,
+    },
+    /// Inconsistent inputs (e.g. a plan for another model).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// How calibration samples are drawn and measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CalibrationOptions {
+    /// Layer distances `k` measured (default 1, 2, 3).
+    pub packs: Vec<usize>,
+    /// Which hidden states are compared.
+    pub tap: TapPoint,
+    /// Random fraction of the records to use (`None`: all, in file order).
+    pub sample_portion: Option<f64>,
+    /// Cap on the number of samples.
+    pub max_samples: Option<usize>,
+    /// Seed of the subset draw (CPython-compatible, as the official script).
+    pub seed: u64,
+    /// Folder image paths are relative to (default: the data file's folder).
+    pub image_root: Option<PathBuf>,
+    /// Fail on the first bad record instead of skipping it.
+    pub strict: bool,
+}
+
+impl Default for CalibrationOptions {
+    fn default() -> Self {
+        Self { packs: vec![1, 2, 3], tap: TapPoint::Transformers, sample_portion: None, max_samples: None, seed: 42, image_root: None, strict: false }
+    }
+}
+
+/// How the pruned model is adapted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdaptOptions {
+    /// Optimizer, schedule, batching, checkpoints.
+    pub train: TrainConfig,
+    /// Conversations are truncated to this many tokens.
+    pub max_length: usize,
+    /// Pixel budget override for training images (official: 784 .. 50176).
+    pub min_pixels: Option<usize>,
+    /// See `min_pixels`.
+    pub max_pixels: Option<usize>,
+    /// Folder image paths are relative to (default: the data file's folder).
+    pub image_root: Option<PathBuf>,
+    /// Also train the vision tower.
+    pub tune_vision: bool,
+    /// Also train the main merger.
+    pub tune_merger: bool,
+    /// Train the whole language model.
+    pub tune_llm: bool,
+    /// Continue from the latest checkpoint of the run directory.
+    pub resume: bool,
+    /// Replace a non-empty output directory.
+    pub force: bool,
+}
+
+impl Default for AdaptOptions {
+    fn default() -> Self {
+        Self {
+            train: TrainConfig::default(),
+            max_length: 8192,
+            min_pixels: None,
+            max_pixels: None,
+            image_root: None,
+            tune_vision: false,
+            tune_merger: false,
+            tune_llm: false,
+            resume: false,
+            force: false,
+        }
+    }
+}
+
+/// The INTERLACE pipeline for one model directory, with its intermediate files in `work_dir`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pipeline {
+    /// The Hugging Face model directory (never written to).
+    pub model_dir: PathBuf,
+    /// Where `similarity/`, `plan.json`, `pruned/` and the training run go.
+    pub work_dir: PathBuf,
+    /// Float dtype of weights and activations (trainable layers keep f32 master weights).
+    pub dtype: DType,
+}
+
+impl Pipeline {
+    /// A pipeline in f32 (use [`Pipeline::with_dtype`] for bf16 on GPU).
+    pub fn new(model_dir: impl Into<PathBuf>, work_dir: impl Into<PathBuf>) -> Self {
+        Self { model_dir: model_dir.into(), work_dir: work_dir.into(), dtype: DType::F32 }
+    }
+
+    /// Sets the float dtype.
+    pub fn with_dtype(mut self, dtype: DType) -> Self {
+        self.dtype = dtype;
+        self
+    }
+
+    /// `work_dir/similarity`: pack tables, report and plot.
+    pub fn similarity_dir(&self) -> PathBuf {
+        self.work_dir.join("similarity")
+    }
+
+    /// `work_dir/plan.json`.
+    pub fn plan_path(&self) -> PathBuf {
+        self.work_dir.join("plan.json")
+    }
+
+    /// `work_dir/pruned`: the pruned checkpoint.
+    pub fn pruned_dir(&self) -> PathBuf {
+        self.work_dir.join("pruned")
+    }
+
+    /// Measures layer redundancy on `data` (one forward pass per sample) and writes
+    /// `similarity/` (official `pack{k}.json`, `report.json`, `similarity.png`).
+    pub fn calibrate<B: Backend>(
+        &self,
+        data: &Path,
+        options: &CalibrationOptions,
+        device: &B::Device,
+        on_event: &mut dyn FnMut(&CalibrationEvent),
+    ) -> Result<(CalibrationResult, RunSummary), PipelineError> {
+        let mut records = CalibrationData::open(data, options.image_root.as_deref())?;
+        let order = sample_order(records.len(), options.sample_portion, options.seed, options.max_samples)?;
+        let builder = QwenInputBuilder::from_dir(&self.model_dir)?;
+        let model = Qwen3VlForConditionalGeneration::<B>::from_pretrained(&self.model_dir, device, self.dtype)?;
+        let mut calibrator = Calibrator::new(CalibrationConfig { packs: options.packs.clone(), tap: options.tap }, model.num_layers())?;
+        let summary = calibrate(&model, &builder, &mut records, &order, &mut calibrator, options.strict, on_event)?;
+        if summary.used == 0 {
+            return Err(PipelineError::Invalid(format!("no record of {} could be used ({} skipped)", data.display(), summary.skipped.len())));
+        }
+        let result = calibrator.finish();
+        let meta = RunMetadata {
+            model: self.model_dir.clone(),
+            data: data.to_path_buf(),
+            seed: options.seed,
+            sample_portion: options.sample_portion,
+            max_samples: options.max_samples,
+            records: records.len(),
+            backend: format!("{}/{:?}", std::any::type_name::<B>(), self.dtype),
+        };
+        write_outputs(&self.similarity_dir(), &result, &summary, &meta)?;
+        Ok((result, summary))
+    }
+
+    /// Turns the similarity tables into a plan with `strategy` and writes `plan.json`.
+    pub fn select(&self, strategy: Strategy, ratio: f64, seed: u64) -> Result<Plan, PipelineError> {
+        let tables = SimilarityTables::from_dir(&self.similarity_dir())?;
+        let plan = select(&tables, strategy, ratio, seed)?;
+        std::fs::create_dir_all(&self.work_dir).map_err(|source| PipelineError::Io { path: self.work_dir.clone(), source })?;
+        let text = serde_json::to_string_pretty(&plan).expect("plan serialises");
+        std::fs::write(self.plan_path(), text).map_err(|source| PipelineError::Io { path: self.plan_path(), source })?;
+        Ok(plan)
+    }
+
+    /// Writes `pruned/`: the checkpoint without the plan's dropped layers (streaming, every kept
+    /// tensor byte-identical, config and index updated, provenance recorded).
+    pub fn prune(&self, plan: &Plan, force: bool, progress: &mut dyn Progress) -> Result<DiskPruneReport, PipelineError> {
+        let options = DiskPruneOptions { force, ..DiskPruneOptions::default() };
+        Ok(prune_checkpoint(&self.model_dir, &self.pruned_dir(), &DropSpec::Plan(plan.clone()), &options, progress)?)
+    }
+
+    /// Trains the fine-tune layers of `pruned/` on the conversations in `data` and writes the
+    /// result to `out` (Hugging Face layout). The run's checkpoints, `log.jsonl` and `loss.png`
+    /// go to `run_dir`. Returns the report and the records skipped while reading `data`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn adapt<B: AutodiffBackend>(
+        &self,
+        plan: &Plan,
+        data: &Path,
+        options: &AdaptOptions,
+        out: &Path,
+        run_dir: &Path,
+        device: &B::Device,
+        on_step: impl FnMut(&StepLog),
+    ) -> Result<(TrainReport, Vec<Skipped>), PipelineError> {
+        adapt_dir::<B>(&self.pruned_dir(), plan, data, options, out, run_dir, self.dtype, device, on_step)
+    }
+}
+
+/// [`Pipeline::adapt`] for any pruned directory (what `interlace train` runs).
+#[allow(clippy::too_many_arguments)]
+pub fn adapt_dir<B: AutodiffBackend>(
+    pruned: &Path,
+    plan: &Plan,
+    data: &Path,
+    options: &AdaptOptions,
+    out: &Path,
+    run_dir: &Path,
+    dtype: DType,
+    device: &B::Device,
+    on_step: impl FnMut(&StepLog),
+) -> Result<(TrainReport, Vec<Skipped>), PipelineError> {
+    // Refuse before hours of training, not after.
+    let occupied = std::fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(false);
+    if occupied && !options.force {
+        return Err(PipelineError::Invalid(format!("{} exists and is not empty (use --force to replace it)", out.display())));
+    }
+    let model = Qwen3VlForConditionalGeneration::<B>::from_pretrained(pruned, device, dtype)?;
+    let expected = plan.n_layers - plan.drop.len();
+    if model.num_layers() != expected {
+        return Err(PipelineError::Invalid(format!(
+            "{} has {} text layers but the plan leaves {expected} of {}: pass the pruned model (`interlace prune --plan ...`)",
+            pruned.display(),
+            model.num_layers(),
+            plan.n_layers
+        )));
+    }
+    let mut processor = Qwen3VlProcessor::from_dir(pruned).map_err(Qwen3VlError::from)?;
+    if let Some(min) = options.min_pixels {
+        processor.image_config_mut().min_pixels = min;
+    }
+    if let Some(max) = options.max_pixels {
+        processor.image_config_mut().max_pixels = max;
+    }
+    let (dataset, skipped) = ConversationDataset::open(data, options.image_root.as_deref(), processor, options.max_length)?;
+    let trainable = LayerSet::new(plan.finetune_after_pruning(), model.num_layers())?;
+    // Trainable layers keep f32 master weights (and compute in f32) inside a bf16/f16 model.
+    let mut model = model.cast_layers(&trainable, DType::F32).set_trainable_layers(&trainable)?;
+    if options.tune_vision {
+        model = model.unfreeze_vision();
+    }
+    if options.tune_merger {
+        model = model.unfreeze_merger();
+    }
+    if options.tune_llm {
+        model = model.unfreeze_llm();
+    }
+    let (model, report) = train(model, &dataset, &options.train, run_dir, options.resume, on_step)?;
+    interlace_train::plot::loss_curve(&run_dir.join("log.jsonl"), &run_dir.join("loss.png"))?;
+    let settings = serde_json::json!({
+        "config": options.train, "data": data, "final_loss": report.final_loss, "steps": report.steps,
+        "skipped_records": skipped.len(), "plan": plan,
+    });
+    let trained = interlace_train::params::trainable_tensors(&model);
+    interlace_train::export::save_trained(pruned, out, &trained, settings, options.force)?;
+    Ok((report, skipped))
+}

@@ -1,0 +1,116 @@
+//! Reading the layer counts of `config.json` and writing the pruned config.
+
+use std::path::{Path, PathBuf};
+
+use interlace_core::{CheckpointLayout, DecoderOnlyLayout, Qwen3VlLayout};
+
+use crate::json::Json;
+use crate::renumber::Renumbering;
+use crate::SurgeryError;
+
+/// A model directory's `config.json`, key order preserved.
+#[derive(Debug, Clone)]
+pub struct ModelConfig {
+    /// The file.
+    pub path: PathBuf,
+    /// Its content.
+    pub json: Json,
+}
+
+impl ModelConfig {
+    /// Reads `dir/config.json`.
+    pub fn read(dir: &Path) -> Result<Self, SurgeryError> {
+        let path = dir.join("config.json");
+        let text = std::fs::read_to_string(&path).map_err(SurgeryError::io("cannot read", &path))?;
+        let json = Json::parse(&text).map_err(|e| SurgeryError::Config { path: path.clone(), reason: format!("not valid JSON: {e}") })?;
+        if !matches!(json, Json::Object(_)) {
+            return Err(SurgeryError::Config { path, reason: "top level is not an object".into() });
+        }
+        Ok(Self { path, json })
+    }
+
+    /// The layout of the config's family: Qwen3-VL by `model_type`, decoder-only families by a
+    /// top-level `num_hidden_layers` without a `text_config`.
+    pub fn detect_layout(&self) -> Result<Box<dyn CheckpointLayout>, SurgeryError> {
+        let model_type = self.json.get("model_type").and_then(Json::as_str).unwrap_or("");
+        if model_type == "qwen3_vl" {
+            return Ok(Box::new(Qwen3VlLayout));
+        }
+        if self.json.get("text_config").is_none() && self.json.get("num_hidden_layers").is_some() {
+            return Ok(Box::new(DecoderOnlyLayout));
+        }
+        Err(SurgeryError::UnknownLayout { path: self.path.clone(), model_type: model_type.to_string() })
+    }
+
+    /// Number of decoder layers: every present count field must agree.
+    pub fn text_layers(&self, layout: &dyn CheckpointLayout) -> Result<usize, SurgeryError> {
+        let mut found: Option<(&str, usize)> = None;
+        for &field in layout.layer_count_fields() {
+            let Some(value) = self.json.pointer(field) else { continue };
+            let count = self.count(field, value)?;
+            match found {
+                Some((first, n)) if n != count => return Err(self.invalid(format!("{first} = {n} but {field} = {count}"))),
+                _ => found = Some((field, count)),
+            }
+        }
+        found.map(|(_, n)| n).ok_or_else(|| self.invalid(format!("none of {:?} is present", layout.layer_count_fields())))
+    }
+
+    /// An unsigned integer field (`what` names it in errors).
+    pub fn usize_field(&self, field: &str) -> Result<usize, SurgeryError> {
+        let value = self.json.pointer(field).ok_or_else(|| self.invalid(format!("{field} is missing")))?;
+        self.count(field, value)
+    }
+
+    /// A list of unsigned integers, or `None` if the field is absent.
+    pub fn usize_list(&self, field: &str) -> Result<Option<Vec<usize>>, SurgeryError> {
+        let Some(value) = self.json.pointer(field) else { return Ok(None) };
+        let Json::Array(items) = value else { return Err(self.invalid(format!("{field} is not a list"))) };
+        items.iter().map(|v| self.count(field, v)).collect::<Result<_, _>>().map(Some)
+    }
+
+    /// The config after surgery: counts updated, per-layer lists filtered, taps remapped;
+    /// every other field (and every key's position) unchanged.
+    pub fn pruned(&self, layout: &dyn CheckpointLayout, renumbering: &Renumbering) -> Result<Json, SurgeryError> {
+        let mut json = self.json.clone();
+        let kept_layers = renumbering.text.complement();
+        for &field in layout.layer_count_fields() {
+            if let Some(value) = json.pointer_mut(field) {
+                *value = Json::from_u64(kept_layers.len() as u64);
+            }
+        }
+        for &field in layout.per_layer_list_fields() {
+            if let Some(value) = json.pointer_mut(field) {
+                *value = keep_entries(value, &kept_layers, renumbering.text.num_layers()).map_err(|reason| self.invalid(format!("{field}: {reason}")))?;
+            }
+        }
+        if let Some(vision) = &renumbering.vision {
+            let depth = vision.blocks.num_layers() - vision.blocks.len();
+            let depth_field = json.pointer_mut(vision.layout.depth_field).ok_or_else(|| self.invalid(format!("{} is missing", vision.layout.depth_field)))?;
+            *depth_field = Json::from_u64(depth as u64);
+            if let Some(taps) = vision.layout.taps {
+                if let Some(value) = json.pointer_mut(taps.indexes_field) {
+                    *value = Json::Array(vision.taps_after().into_iter().map(|b| Json::from_u64(b as u64)).collect());
+                }
+            }
+        }
+        Ok(json)
+    }
+
+    fn count(&self, field: &str, value: &Json) -> Result<usize, SurgeryError> {
+        value.as_u64().map(|n| n as usize).ok_or_else(|| self.invalid(format!("{field} is not a non-negative integer")))
+    }
+
+    fn invalid(&self, reason: String) -> SurgeryError {
+        SurgeryError::Config { path: self.path.clone(), reason }
+    }
+}
+
+/// Keeps the entries `kept` of a per-layer list that must have `num_layers` entries.
+fn keep_entries(value: &Json, kept: &[usize], num_layers: usize) -> Result<Json, String> {
+    match value {
+        Json::Array(items) if items.len() == num_layers => Ok(Json::Array(kept.iter().map(|&i| items[i].clone()).collect())),
+        Json::Array(items) => Err(format!("has {} entries but the model has {num_layers} layers", items.len())),
+        _ => Err("is not a list".into()),
+    }
+}
