@@ -24,24 +24,24 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Generate a reply to a prompt (with optional images) from a Qwen3-VL model directory.
-    Generate(generate::GenerateArgs),
-    /// Measure forward and training-step throughput of a real-size model with random weights.
-    Bench(bench::BenchArgs),
-    /// Train the fine-tune layers of a pruned model on conversations (everything else frozen).
-    Train(train::TrainArgs),
-    /// similarity → select → prune → train in one command.
-    Run(run::RunArgs),
-    /// Print the architecture and parameter counts of a model directory (no weights loaded).
-    Inspect(inspect::InspectArgs),
-    /// Score a (pruned) model and its base on benchmarks, held-out loss and time to first token.
-    Eval(eval::EvalArgs),
-    /// Write a copy of a checkpoint without some decoder layers (streaming, byte-identical tensors).
-    Prune(prune::PruneArgs),
     /// Measure how much each decoder layer changes the hidden state on calibration data (packs 1/2/3).
     Similarity(similarity::SimilarityArgs),
     /// Choose layers to drop, fine-tune and freeze from similarity tables; prints plan.json.
     Select(select::SelectArgs),
+    /// Write a copy of a checkpoint without some decoder layers (streaming, byte-identical tensors).
+    Prune(prune::PruneArgs),
+    /// Train the fine-tune layers of a pruned model on conversations (everything else frozen).
+    Train(train::TrainArgs),
+    /// similarity → select → prune → train in one command.
+    Run(run::RunArgs),
+    /// Score a (pruned) model and its base on benchmarks, held-out loss and time to first token.
+    Eval(eval::EvalArgs),
+    /// Generate a reply to a prompt (with optional images) from a Qwen3-VL model directory.
+    Generate(generate::GenerateArgs),
+    /// Print the architecture and parameter counts of a model directory (no weights loaded).
+    Inspect(inspect::InspectArgs),
+    /// Measure forward and training-step throughput of a real-size model with random weights.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
