@@ -1,5 +1,6 @@
-//! `interlace bench`: forward and training-step throughput of a real-size model with random
-//! weights (no download), for comparison with the PyTorch reference on the same card.
+//! `interlace bench`: forward, calibration (pack-1/2/3 similarities in the same pass) and
+//! training-step throughput of a real-size model with random weights (no download), for
+//! comparison with the PyTorch reference on the same card.
 
 use std::error::Error;
 use std::time::Instant;
@@ -11,6 +12,7 @@ use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use interlace_core::{DecoderStack, LayerSet};
 use interlace_qwen3vl::{Qwen3VlConfig, Qwen3VlForConditionalGeneration, Qwen3VlInput};
+use interlace_similarity::{CalibrationConfig, Calibrator};
 use interlace_train::{causal_lm_loss, pytorch_adamw};
 
 use interlace_prune::{BackendKind, FloatKind};
@@ -103,11 +105,18 @@ fn measure<B: Backend>(args: &BenchArgs, config: &Qwen3VlConfig, device: &B::Dev
         let _ = logits.slice([0..1, 0..1, 0..1]).into_data();
         Ok(())
     })?;
+    // Calibration: the same pass with the pack-1/2/3 similarity observer attached.
+    let mut calibrator = Calibrator::new(CalibrationConfig::default(), config.text.num_hidden_layers)?;
+    let calibration = timed(args.warmup, args.iters, || {
+        calibrator.run_sample(&model, &input)?;
+        Ok(())
+    })?;
     drop(model);
     let mut report = serde_json::json!({
         "preset": args.preset, "layers": config.text.num_hidden_layers, "tokens": args.tokens,
         "backend": format!("{:?}", args.backend), "dtype": format!("{dtype:?}"),
         "forward_seconds": forward, "forward_tokens_per_s": args.tokens as f64 / forward,
+        "calibration_seconds": calibration, "calibration_tokens_per_s": args.tokens as f64 / calibration,
     });
     if !args.no_train {
         let step = train_step::<Autodiff<B>>(args, config, device, &input)?;

@@ -4,7 +4,7 @@
 //!   (single or sharded safetensors, bf16/f16/f32) in the float dtype you choose.
 //! - [`processor::Qwen3VlProcessor`] renders the chat template, tokenizes and preprocesses images
 //!   exactly as `AutoProcessor` does.
-//! - [`generate`] decodes with a KV cache, greedily or with seeded sampling.
+//! - [`generate()`] decodes with a KV cache, greedily or with seeded sampling.
 //! - The model implements [`interlace_core::DecoderStack`] and
 //!   [`interlace_core::ObservedForward`], so the INTERLACE analysis, surgery and training crates
 //!   work on it without knowing it is Qwen.
