@@ -6,6 +6,7 @@
 use burn::prelude::Backend;
 use burn::tensor::Tensor;
 use interlace_core::DecoderStack;
+use interlace_qwen3vl::generate::argmax;
 use interlace_qwen3vl::{KvCache, Qwen3VlForConditionalGeneration, Qwen3VlInput};
 
 use crate::choice::log_softmax;
@@ -29,16 +30,6 @@ pub(crate) fn host_logits<B: Backend>(logits: Tensor<B, 1>) -> Result<Vec<f32>, 
         .convert::<f32>()
         .to_vec::<f32>()
         .map_err(|e| EvalError::Input(format!("cannot read logits back from the device: {e:?}")))
-}
-
-fn argmax(values: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, &v) in values.iter().enumerate() {
-        if v > values[best] {
-            best = i;
-        }
-    }
-    best as u32
 }
 
 impl<B: Backend> EvalModel for Qwen3VlForConditionalGeneration<B> {

@@ -153,8 +153,8 @@ impl Sampler {
     }
 }
 
-/// Index of the largest value; the first one on ties.
-fn argmax(values: &[f32]) -> u32 {
+/// Index of the largest value; the first one on ties (greedy decoding's choice).
+pub fn argmax(values: &[f32]) -> u32 {
     let mut best = 0;
     for (i, &v) in values.iter().enumerate() {
         if v > values[best] {
