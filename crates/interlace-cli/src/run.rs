@@ -10,7 +10,7 @@ use interlace_prune::surgery::NoProgress;
 use interlace_prune::{with_backend, AdaptOptions, BackendKind, CalibrationOptions, FloatKind, Pipeline};
 use interlace_train::TrainConfig;
 
-use crate::train::{progress_bar, update_bar};
+use crate::train::{progress_bar, sibling, update_bar};
 
 /// Arguments of `interlace run`.
 #[derive(Debug, Args)]
@@ -74,11 +74,7 @@ pub struct RunArgs {
 /// Runs the four steps, printing what each produced.
 pub fn run(args: RunArgs) -> Result<(), Box<dyn Error>> {
     let strategy = Strategy::from_name(&args.strategy).ok_or_else(|| format!("unknown strategy `{}`", args.strategy))?;
-    let work = args.work_dir.clone().unwrap_or_else(|| {
-        let mut name = args.out.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "interlace".into());
-        name.push(".work");
-        args.out.with_file_name(name)
-    });
+    let work = args.work_dir.clone().unwrap_or_else(|| sibling(&args.out, "work"));
     let pipeline = Pipeline::new(&args.model, &work).with_dtype(args.dtype.dtype());
     let calib = args.calib_data.clone().unwrap_or_else(|| args.data.clone());
     let calibration = CalibrationOptions { sample_portion: args.sample_portion, max_samples: args.max_samples, seed: args.seed, ..Default::default() };

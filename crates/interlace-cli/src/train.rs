@@ -128,12 +128,16 @@ impl TrainArgs {
     }
 
     fn run_dir(&self) -> PathBuf {
-        self.run_dir.clone().unwrap_or_else(|| {
-            let mut name = self.out.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "interlace".into());
-            name.push(".run");
-            self.out.with_file_name(name)
-        })
+        self.run_dir.clone().unwrap_or_else(|| sibling(&self.out, "run"))
     }
+}
+
+/// `<out>.<suffix>` beside `out`: where the run state of an output directory lives by default.
+pub fn sibling(out: &std::path::Path, suffix: &str) -> PathBuf {
+    let mut name = out.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "interlace".into());
+    name.push(".");
+    name.push(suffix);
+    out.with_file_name(name)
 }
 
 /// Trains and writes the output model.

@@ -16,14 +16,22 @@ fn ok(output: std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// Writes `plan.json` (tiny-b: drop 1, fine-tune 2) into `dir` and prunes tiny-b into
+/// `dir/pruned` with the CLI; returns the unpruned model directory.
+fn prune_with_plan(dir: &std::path::Path) -> PathBuf {
+    let plan = r#"{"n_layers": 5, "strategy": "manual", "ratio": 0.2, "drop": [1], "finetune": [2], "freeze": [0, 3, 4]}"#;
+    std::fs::write(dir.join("plan.json"), plan).unwrap();
+    let model = fixtures().join("models/tiny-b");
+    let (plan, pruned) = (dir.join("plan.json"), dir.join("pruned"));
+    ok(interlace(&["prune", "--model", model.to_str().unwrap(), "--plan", plan.to_str().unwrap(), "--out", pruned.to_str().unwrap()]));
+    model
+}
+
 #[test]
 fn prune_train_generate() {
     let dir = tempfile::tempdir().unwrap();
     let path = |p: &str| dir.path().join(p).to_str().unwrap().to_string();
-    let plan = r#"{"n_layers": 5, "strategy": "manual", "ratio": 0.2, "drop": [1], "finetune": [2], "freeze": [0, 3, 4]}"#;
-    std::fs::write(path("plan.json"), plan).unwrap();
-    let model = fixtures().join("models/tiny-b");
-    ok(interlace(&["prune", "--model", model.to_str().unwrap(), "--plan", &path("plan.json"), "--out", &path("pruned")]));
+    let model = prune_with_plan(dir.path());
     let data = fixtures().join("train/conversations.jsonl");
     let stdout = ok(interlace(&[
         "train", "--model", &path("pruned"), "--plan", &path("plan.json"), "--data", data.to_str().unwrap(),
@@ -68,10 +76,7 @@ fn weights(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
 fn kill_9_then_resume_gives_the_uninterrupted_weights() {
     let dir = tempfile::tempdir().unwrap();
     let path = |p: &str| dir.path().join(p).to_str().unwrap().to_string();
-    let plan = r#"{"n_layers": 5, "strategy": "manual", "ratio": 0.2, "drop": [1], "finetune": [2], "freeze": [0, 3, 4]}"#;
-    std::fs::write(path("plan.json"), plan).unwrap();
-    let model = fixtures().join("models/tiny-b");
-    ok(interlace(&["prune", "--model", model.to_str().unwrap(), "--plan", &path("plan.json"), "--out", &path("pruned")]));
+    prune_with_plan(dir.path());
     let data = fixtures().join("train/conversations.jsonl");
     let args = |out: &str| {
         vec![
