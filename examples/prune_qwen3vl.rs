@@ -120,7 +120,7 @@ fn run<B: Backend>(s: &Settings, device: &B::Device) -> Result<(), Box<dyn Error
     let trained_dir = s.work.join("trained");
     let mut last = 0.0;
     let mut first = None;
-    let (report, _) = pipeline.adapt::<Autodiff<B>>(&plan, &s.data, &adapt, &trained_dir, &s.work.join("run"), device, |step| {
+    let (report, _) = pipeline.adapt::<Autodiff<B>>(&plan, &s.data, &adapt, &trained_dir, &s.work.join("run"), std::slice::from_ref(device), |step| {
         first.get_or_insert(step.loss);
         last = step.loss;
     })?;

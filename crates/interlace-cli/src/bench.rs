@@ -6,14 +6,15 @@ use std::error::Error;
 use std::time::Instant;
 
 use burn::backend::Autodiff;
-use burn::optim::{GradientsParams, Optimizer};
+use burn::optim::Optimizer;
 use burn::prelude::Backend;
 use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::DType;
 use clap::Args;
 use interlace_core::{DecoderStack, LayerSet};
 use interlace_qwen3vl::{Qwen3VlConfig, Qwen3VlForConditionalGeneration, Qwen3VlInput};
 use interlace_similarity::{CalibrationConfig, Calibrator};
-use interlace_train::{causal_lm_loss, pytorch_adamw};
+use interlace_train::{example_gradients, pytorch_adamw, TrainingExample};
 
 use interlace_prune::{BackendKind, FloatKind};
 use interlace_prune::with_backend;
@@ -45,6 +46,12 @@ pub struct BenchArgs {
     /// Skip the training-step measurement.
     #[arg(long)]
     no_train: bool,
+    /// Only measure the training step (so the reported peak memory is the training step's).
+    #[arg(long, conflicts_with = "no_train")]
+    only_train: bool,
+    /// Activation checkpointing in the training step.
+    #[arg(long)]
+    activation_checkpointing: bool,
     /// Compute backend.
     #[arg(long, value_enum, default_value_t = BackendKind::Ndarray)]
     backend: BackendKind,
@@ -98,34 +105,51 @@ fn timed(warmup: usize, iters: usize, mut f: impl FnMut() -> Result<(), Box<dyn 
 fn measure<B: Backend>(args: &BenchArgs, config: &Qwen3VlConfig, device: &B::Device) -> Result<serde_json::Value, Box<dyn Error>> {
     let dtype = args.dtype.dtype();
     let input = tokens_input(config, args.tokens);
-    let model = Qwen3VlForConditionalGeneration::<B>::random(config, device, dtype)?;
-    let forward = timed(args.warmup, args.iters, || {
-        // Reading one value back waits for the device to finish the pass.
-        let logits = model.forward(&input)?;
-        let _ = logits.slice([0..1, 0..1, 0..1]).into_data();
-        Ok(())
-    })?;
-    // Calibration: the same pass with the pack-1/2/3 similarity observer attached.
-    let mut calibrator = Calibrator::new(CalibrationConfig::default(), config.text.num_hidden_layers)?;
-    let calibration = timed(args.warmup, args.iters, || {
-        calibrator.run_sample(&model, &input)?;
-        Ok(())
-    })?;
-    drop(model);
     let mut report = serde_json::json!({
         "preset": args.preset, "layers": config.text.num_hidden_layers, "tokens": args.tokens,
         "backend": format!("{:?}", args.backend), "dtype": format!("{dtype:?}"),
-        "forward_seconds": forward, "forward_tokens_per_s": args.tokens as f64 / forward,
-        "calibration_seconds": calibration, "calibration_tokens_per_s": args.tokens as f64 / calibration,
     });
+    if !args.only_train {
+        let model = Qwen3VlForConditionalGeneration::<B>::random(config, device, dtype)?;
+        let forward = timed(args.warmup, args.iters, || {
+            // Reading one value back waits for the device to finish the pass.
+            let logits = model.forward(&input)?;
+            let _ = logits.slice([0..1, 0..1, 0..1]).into_data();
+            Ok(())
+        })?;
+        // Calibration: the same pass with the pack-1/2/3 similarity observer attached.
+        let mut calibrator = Calibrator::new(CalibrationConfig::default(), config.text.num_hidden_layers)?;
+        let calibration = timed(args.warmup, args.iters, || {
+            calibrator.run_sample(&model, &input)?;
+            Ok(())
+        })?;
+        report["forward_seconds"] = forward.into();
+        report["forward_tokens_per_s"] = (args.tokens as f64 / forward).into();
+        report["calibration_seconds"] = calibration.into();
+        report["calibration_tokens_per_s"] = (args.tokens as f64 / calibration).into();
+    }
     if !args.no_train {
         let step = train_step::<Autodiff<B>>(args, config, device, &input)?;
         report["train_step_seconds"] = step.into();
         report["train_tokens_per_s"] = (args.tokens as f64 / step).into();
+        report["activation_checkpointing"] = args.activation_checkpointing.into();
+    }
+    if let Some(peak) = peak_resident_mib() {
+        report["peak_host_memory_mib"] = peak.into();
     }
     Ok(report)
 }
 
+/// The process's peak resident memory (Linux `VmHWM`): the CPU backend's peak memory.
+fn peak_resident_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// One optimizer step as `interlace train` runs it: trainable layers in f32 (master weights),
+/// the rest in the chosen dtype, gradients of the masked loss, AdamW.
 fn train_step<B: AutodiffBackend>(args: &BenchArgs, config: &Qwen3VlConfig, device: &B::Device, input: &Qwen3VlInput) -> Result<f64, Box<dyn Error>> {
     let n = config.text.num_hidden_layers;
     let model = Qwen3VlForConditionalGeneration::<B>::random(config, device, args.dtype.dtype())?;
@@ -135,13 +159,12 @@ fn train_step<B: AutodiffBackend>(args: &BenchArgs, config: &Qwen3VlConfig, devi
     let kept = model.num_layers();
     let trainable = LayerSet::new((0..args.trainable).map(|k| kept - 2 - 3 * k.min(kept / 3)), kept)
         .or_else(|_| LayerSet::new(0..args.trainable, kept))?;
-    let mut model = Some(model.set_trainable_layers(&trainable)?);
+    let mut model = Some(model.cast_layers(&trainable, DType::F32).set_trainable_layers(&trainable)?);
     let mut optimizer = pytorch_adamw(0.0).init::<B, Qwen3VlForConditionalGeneration<B>>();
-    let labels: Vec<i64> = input.input_ids.iter().map(|&t| t as i64).collect();
+    let example = TrainingExample { input: input.clone(), labels: input.input_ids.iter().map(|&t| t as i64).collect() };
     timed(args.warmup, args.iters, || {
         let current = model.take().expect("model present between steps");
-        let loss = causal_lm_loss(current.forward(input)?, &labels)?;
-        let grads = GradientsParams::from_grads(loss.backward(), &current);
+        let (grads, _) = example_gradients(&current, &example, 1.0, args.activation_checkpointing)?;
         let next = optimizer.step(1e-5, current, grads);
         let _ = next.model.language_model.norm.weight.val().slice([0..1]).into_data();
         model = Some(next);

@@ -7,7 +7,7 @@ use burn::backend::Autodiff;
 use clap::Args;
 use interlace_prune::similarity::{CalibrationProgress, Strategy};
 use interlace_prune::surgery::NoProgress;
-use interlace_prune::{with_backend, AdaptOptions, BackendKind, CalibrationOptions, FloatKind, Pipeline};
+use interlace_prune::{devices_at, with_backend, AdaptOptions, BackendKind, CalibrationOptions, FloatKind, Pipeline};
 use interlace_train::TrainConfig;
 
 use crate::train::{progress_bar, sibling, update_bar};
@@ -69,6 +69,13 @@ pub struct RunArgs {
     /// Float dtype (trainable layers keep f32 master weights).
     #[arg(long, value_enum, default_value_t = FloatKind::F32)]
     dtype: FloatKind,
+    /// Train data-parallel on these devices, e.g. `--devices 0,1,2,3` (calibration runs on the
+    /// first).
+    #[arg(long, value_delimiter = ',')]
+    devices: Vec<usize>,
+    /// Activation checkpointing during training (see `interlace train`).
+    #[arg(long)]
+    activation_checkpointing: bool,
 }
 
 /// Runs the four steps, printing what each produced.
@@ -79,12 +86,22 @@ pub fn run(args: RunArgs) -> Result<(), Box<dyn Error>> {
     let calib = args.calib_data.clone().unwrap_or_else(|| args.data.clone());
     let calibration = CalibrationOptions { sample_portion: args.sample_portion, max_samples: args.max_samples, seed: args.seed, ..Default::default() };
     let adapt = AdaptOptions {
-        train: TrainConfig { epochs: args.epochs, lr: args.lr, batch_size: args.batch_size, grad_accum: args.grad_accum, seed: args.seed, ..TrainConfig::default() },
+        train: TrainConfig {
+            epochs: args.epochs,
+            lr: args.lr,
+            batch_size: args.batch_size,
+            grad_accum: args.grad_accum,
+            seed: args.seed,
+            activation_checkpointing: args.activation_checkpointing,
+            ..TrainConfig::default()
+        },
         max_length: args.max_length,
         force: args.force,
         ..AdaptOptions::default()
     };
     with_backend!(args.backend, |B, device| {
+        let devices = devices_at::<B>(&args.devices, device)?;
+        let device = devices[0].clone();
         let progress = CalibrationProgress::new(0, calib.display().to_string());
         let (_, summary) = pipeline.calibrate::<B>(&calib, &calibration, &device, &mut |e| progress.on_event(e))?;
         progress.finish();
@@ -94,8 +111,8 @@ pub fn run(args: RunArgs) -> Result<(), Box<dyn Error>> {
         let pruned = pipeline.prune(&plan, args.force, &mut NoProgress)?;
         eprintln!("3/4 pruned: {} -> {} layers -> {}", pruned.layers_before, pruned.layers_after, pipeline.pruned_dir().display());
         let records = interlace_train::data::read_records(&args.data)?.0.len();
-        let bar = progress_bar(adapt.train.total_steps(records) as u64);
-        let (report, _) = pipeline.adapt::<Autodiff<B>>(&plan, &args.data, &adapt, &args.out, &work.join("run"), &device, |s| update_bar(&bar, s))?;
+        let bar = progress_bar(adapt.train.total_steps(records, devices.len()) as u64);
+        let (report, _) = pipeline.adapt::<Autodiff<B>>(&plan, &args.data, &adapt, &args.out, &work.join("run"), &devices, |s| update_bar(&bar, s))?;
         bar.finish();
         eprintln!("4/4 trained {} steps, final loss {:.4} -> {}", report.steps, report.final_loss, args.out.display());
         Ok::<(), Box<dyn Error>>(())

@@ -7,7 +7,7 @@ use burn::backend::Autodiff;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use interlace_core::Plan;
-use interlace_prune::{adapt_dir, AdaptOptions};
+use interlace_prune::{adapt_dir, devices_at, AdaptOptions};
 use interlace_train::{StepLog, TrainConfig};
 
 use interlace_prune::{BackendKind, FloatKind};
@@ -92,6 +92,15 @@ pub struct TrainArgs {
     /// master weights.
     #[arg(long, value_enum, default_value_t = FloatKind::F32)]
     pub dtype: FloatKind,
+    /// Train data-parallel on these devices (CUDA ordinals or wgpu GPU indices), e.g.
+    /// `--devices 0,1,2,3`: each takes `--batch-size × --grad-accum` conversations per step.
+    /// Default: the backend's default device.
+    #[arg(long, value_delimiter = ',')]
+    pub devices: Vec<usize>,
+    /// Activation checkpointing: keep only each layer's input and recompute the layer during
+    /// the backward pass (less memory on long sequences, about a third more compute).
+    #[arg(long)]
+    pub activation_checkpointing: bool,
 }
 
 impl TrainArgs {
@@ -107,6 +116,7 @@ impl TrainArgs {
             grad_accum: self.grad_accum,
             seed: self.seed,
             checkpoint_every: self.checkpoint_every,
+            activation_checkpointing: self.activation_checkpointing,
             ..TrainConfig::default()
         }
     }
@@ -146,9 +156,10 @@ pub fn run(args: TrainArgs) -> Result<(), Box<dyn Error>> {
     let options = args.adapt_options();
     let run_dir = args.run_dir();
     let (report, skipped) = with_backend!(args.backend, |B, device| {
-        let total = options.train.total_steps(count_records(&args.data)?) as u64;
+        let devices = devices_at::<B>(&args.devices, device)?;
+        let total = options.train.total_steps(count_records(&args.data)?, devices.len()) as u64;
         let bar = progress_bar(total);
-        let result = adapt_dir::<Autodiff<B>>(&args.model, &plan, &args.data, &options, &args.out, &run_dir, args.dtype.dtype(), &device, |s| {
+        let result = adapt_dir::<Autodiff<B>>(&args.model, &plan, &args.data, &options, &args.out, &run_dir, args.dtype.dtype(), &devices, |s| {
             update_bar(&bar, s)
         });
         bar.finish();

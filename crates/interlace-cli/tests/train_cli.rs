@@ -127,3 +127,30 @@ fn run_chains_similarity_select_prune_train() {
     let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["text_config"]["num_hidden_layers"], 4);
 }
+
+#[test]
+fn two_replicas_with_activation_checkpointing_write_the_single_device_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |p: &str| dir.path().join(p).to_str().unwrap().to_string();
+    prune_with_plan(dir.path());
+    let data = fixtures().join("train/conversations.jsonl");
+    let train = |out: &str, extra: &[&str]| {
+        let (pruned, plan, out) = (path("pruned"), path("plan.json"), path(out));
+        let mut args = vec!["train", "--model", &pruned, "--plan", &plan, "--data", data.to_str().unwrap()];
+        args.extend(["--out", &out, "--epochs", "2", "--lr", "1e-3"]);
+        args.extend(extra);
+        ok(interlace(&args))
+    };
+    let single = train("single", &["--grad-accum", "2"]);
+    assert!(single.contains("trained 4 steps"), "{single}");
+    // On the CPU backend both replicas share the one CPU: the same arithmetic, no speed-up.
+    let parallel = train("parallel", &["--devices", "0,1", "--activation-checkpointing"]);
+    assert!(parallel.contains("trained 4 steps"), "{parallel}");
+    assert_eq!(weights(&dir.path().join("parallel")), weights(&dir.path().join("single")));
+    let provenance: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("parallel/interlace.json")).unwrap()).unwrap();
+    assert_eq!(provenance["train"]["config"]["activation_checkpointing"], true);
+    assert_eq!(provenance["train"]["devices"], 2);
+
+    let twice = interlace(&["train", "--model", &path("pruned"), "--plan", &path("plan.json"), "--data", data.to_str().unwrap(), "--out", &path("x"), "--devices", "1,1"]);
+    assert!(String::from_utf8_lossy(&twice.stderr).contains("listed twice"));
+}

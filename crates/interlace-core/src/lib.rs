@@ -8,6 +8,7 @@
 //! - [`HiddenStateObserver`]: receives the hidden states `h_0 … h_L` one at a time during a forward
 //!   pass, so statistics are computed while the pass runs and no state is kept.
 //! - [`ObservedForward`]: a stack that runs one input of its own kind with an observer attached.
+//! - [`LayerwiseForward`]: the same pass taken apart layer by layer (activation checkpointing).
 //! - [`LayerSet`]: a validated, sorted set of layer indices.
 //! - [`Plan`]: which layers to drop, fine-tune and freeze (`plan.json`).
 //! - [`CheckpointLayout`]: how a family names per-layer tensors and config fields on disk.
@@ -15,6 +16,7 @@
 
 mod error;
 mod layers;
+mod layerwise;
 mod layout;
 mod observer;
 mod plan;
@@ -22,6 +24,7 @@ mod stack;
 
 pub use error::CoreError;
 pub use layers::LayerSet;
+pub use layerwise::{has_trainable_params, LayerwiseForward};
 pub use layout::{indexed_tensor, CheckpointLayout, DecoderOnlyLayout, Qwen3VlLayout, TapLayout, VisionLayout};
 pub use observer::{CollectHiddenStates, HiddenStateObserver, NoObserver, TapPoint};
 pub use plan::{Plan, PlanError};

@@ -81,6 +81,49 @@ macro_rules! with_backend {
     }};
 }
 
+/// A backend's devices by number, for `--devices 0,1,…` (data-parallel training).
+pub trait DeviceIndex: burn::prelude::Backend {
+    /// Device number `index`: the CUDA ordinal, or wgpu's discrete GPU of that index. The CPU
+    /// backend has one device, which every index names, so several replicas can share it
+    /// (data parallelism is then tested without GPUs, not faster).
+    fn device_at(index: usize) -> Self::Device;
+}
+
+#[cfg(feature = "ndarray")]
+impl DeviceIndex for burn::backend::NdArray<f32> {
+    fn device_at(_index: usize) -> Self::Device {
+        burn::backend::ndarray::NdArrayDevice::Cpu
+    }
+}
+
+#[cfg(feature = "wgpu")]
+impl DeviceIndex for burn::backend::Wgpu {
+    fn device_at(index: usize) -> Self::Device {
+        burn::backend::wgpu::WgpuDevice::DiscreteGpu(index)
+    }
+}
+
+#[cfg(feature = "cuda")]
+impl DeviceIndex for burn::backend::Cuda {
+    fn device_at(index: usize) -> Self::Device {
+        burn::backend::cuda::CudaDevice::new(index)
+    }
+}
+
+/// The devices of `indices`, or `default` alone when none is given; an index listed twice is
+/// an error (two replicas on one GPU only slow each other down).
+pub fn devices_at<B: DeviceIndex>(indices: &[usize], default: B::Device) -> Result<Vec<B::Device>, String> {
+    if indices.is_empty() {
+        return Ok(vec![default]);
+    }
+    for (i, index) in indices.iter().enumerate() {
+        if indices[..i].contains(index) {
+            return Err(format!("device {index} is listed twice in --devices"));
+        }
+    }
+    Ok(indices.iter().map(|&index| B::device_at(index)).collect())
+}
+
 /// The error for a backend whose cargo feature is off (used by [`with_backend!`]).
 #[doc(hidden)]
 pub fn not_compiled(feature: &str) -> Box<dyn std::error::Error> {

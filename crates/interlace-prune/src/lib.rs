@@ -24,7 +24,7 @@
 mod backend;
 mod pipeline;
 
-pub use backend::{not_compiled, BackendKind, FloatKind};
+pub use backend::{devices_at, not_compiled, BackendKind, DeviceIndex, FloatKind};
 
 /// The burn version interlace is built on (re-exported so users get exactly the same one).
 pub use burn;

@@ -17,7 +17,7 @@ use interlace_similarity::{
     QwenInputBuilder, RunMetadata, RunSummary, SimilarityError, SimilarityTables, Strategy,
 };
 use interlace_surgery::{prune_checkpoint, DiskPruneOptions, DiskPruneReport, DropSpec, Progress, SurgeryError};
-use interlace_train::{train, ConversationDataset, Skipped, StepLog, TrainConfig, TrainError, TrainReport};
+use interlace_train::{train_data_parallel, ConversationDataset, Skipped, StepLog, TrainConfig, TrainError, TrainReport};
 
 /// Any step of the pipeline failed.
 #[derive(Debug, thiserror::Error)]
@@ -210,6 +210,9 @@ impl Pipeline {
     /// Trains the fine-tune layers of `pruned/` on the conversations in `data` and writes the
     /// result to `out` (Hugging Face layout). The run's checkpoints, `log.jsonl` and `loss.png`
     /// go to `run_dir`. Returns the report and the records skipped while reading `data`.
+    ///
+    /// With several `devices`, training is data-parallel (one replica per device, gradients
+    /// all-reduced by `burn::collective`; see [`interlace_train::train_data_parallel`]).
     #[allow(clippy::too_many_arguments)]
     pub fn adapt<B: AutodiffBackend>(
         &self,
@@ -218,10 +221,10 @@ impl Pipeline {
         options: &AdaptOptions,
         out: &Path,
         run_dir: &Path,
-        device: &B::Device,
+        devices: &[B::Device],
         on_step: impl FnMut(&StepLog),
     ) -> Result<(TrainReport, Vec<Skipped>), PipelineError> {
-        adapt_dir::<B>(&self.pruned_dir(), plan, data, options, out, run_dir, self.dtype, device, on_step)
+        adapt_dir::<B>(&self.pruned_dir(), plan, data, options, out, run_dir, self.dtype, devices, on_step)
     }
 }
 
@@ -235,9 +238,12 @@ pub fn adapt_dir<B: AutodiffBackend>(
     out: &Path,
     run_dir: &Path,
     dtype: DType,
-    device: &B::Device,
+    devices: &[B::Device],
     on_step: impl FnMut(&StepLog),
 ) -> Result<(TrainReport, Vec<Skipped>), PipelineError> {
+    let Some(device) = devices.first() else {
+        return Err(PipelineError::Invalid("no device to train on".into()));
+    };
     // Refuse before hours of training, not after.
     let occupied = std::fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(false);
     if occupied && !options.force {
@@ -273,11 +279,11 @@ pub fn adapt_dir<B: AutodiffBackend>(
     if options.tune_llm {
         model = model.unfreeze_llm();
     }
-    let (model, report) = train(model, &dataset, &options.train, run_dir, options.resume, on_step)?;
+    let (model, report) = train_data_parallel(model, &dataset, &options.train, devices, run_dir, options.resume, on_step)?;
     interlace_train::plot::loss_curve(&run_dir.join("log.jsonl"), &run_dir.join("loss.png"))?;
     let settings = serde_json::json!({
         "config": options.train, "data": data, "final_loss": report.final_loss, "steps": report.steps,
-        "skipped_records": skipped.len(), "plan": plan,
+        "skipped_records": skipped.len(), "plan": plan, "devices": devices.len(),
     });
     let trained = interlace_train::params::trainable_tensors(&model);
     interlace_train::export::save_trained(pruned, out, &trained, settings, options.force)?;

@@ -2,14 +2,14 @@
 //! calibrate → select → prune → adapt using only the generic building blocks.
 
 use burn::backend::{Autodiff, NdArray};
-use burn::module::{Module, ModuleMapper, Param};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::prelude::{Backend, Int, Tensor, TensorData};
 use burn::tensor::activation::gelu;
-use interlace_prune::core::{CoreError, DecoderStack, HiddenStateObserver, LayerSet, ObservedForward, TapPoint};
+use interlace_prune::core::{has_trainable_params, CoreError, DecoderStack, HiddenStateObserver, LayerSet, LayerwiseForward, ObservedForward, TapPoint};
 use interlace_prune::similarity::{select, CalibrationConfig, Calibrator, Metric, SimilarityTables, Strategy};
 use interlace_prune::surgery::prune_stack_with_plan;
-use interlace_prune::train::{train, ExampleSource, TrainConfig, TrainError, TrainingExample};
+use interlace_prune::train::{train, train_data_parallel, ExampleSource, TrainConfig, TrainError, TrainingExample};
 
 type B = Autodiff<NdArray<f32>>;
 
@@ -30,9 +30,23 @@ struct TinyDecoder<B: Backend> {
 
 impl<B: Backend> TinyDecoder<B> {
     fn new(layers: usize, device: &B::Device) -> Self {
+        // The seed is global to the backend: tests running in parallel must not interleave.
+        static SEEDED: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _alone = SEEDED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         B::seed(device, 11);
         let block = || Block { up: LinearConfig::new(16, 32).init(device), down: LinearConfig::new(32, 16).init(device) };
-        Self { embed: EmbeddingConfig::new(50, 16).init(device), blocks: (0..layers).map(|_| block()).collect(), head: LinearConfig::new(16, 50).init(device) }
+        let model = Self { embed: EmbeddingConfig::new(50, 16).init(device), blocks: (0..layers).map(|_| block()).collect(), head: LinearConfig::new(16, 50).init(device) };
+        // burn draws parameters lazily: draw them now, while the seed is ours.
+        model.visit(&mut Materialize);
+        model
+    }
+}
+
+struct Materialize;
+
+impl<B: Backend> ModuleVisitor<B> for Materialize {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let _ = param.val();
     }
 }
 
@@ -72,15 +86,41 @@ impl<B: Backend> ObservedForward<B> for TinyDecoder<B> {
     type Error = CoreError;
 
     fn forward_observed(&self, input: &Vec<u32>, _tap: TapPoint, observer: &mut dyn HiddenStateObserver<B>) -> Result<Tensor<B, 3>, CoreError> {
-        let ids: Vec<i64> = input.iter().map(|&t| t as i64).collect();
-        let device = self.head.weight.val().device();
-        let mut h = self.embed.forward(Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [1, input.len()]), &device));
+        let (mut h, ()) = self.begin(input)?;
         observer.observe(0, h.clone())?;
-        for (l, block) in self.blocks.iter().enumerate() {
-            h = h.clone() + block.down.forward(gelu(block.up.forward(h)));
+        for l in 0..self.blocks.len() {
+            h = self.layer(l, h, &());
             observer.observe(l + 1, h.clone())?;
         }
-        Ok(self.head.forward(h))
+        Ok(self.finish(h))
+    }
+}
+
+/// The same pass in stages, which lets the trainer recompute activations layer by layer.
+impl<B: Backend> LayerwiseForward<B> for TinyDecoder<B> {
+    type Context = ();
+
+    fn begin(&self, input: &Vec<u32>) -> Result<(Tensor<B, 3>, ()), CoreError> {
+        let ids: Vec<i64> = input.iter().map(|&t| t as i64).collect();
+        let device = self.head.weight.val().device();
+        Ok((self.embed.forward(Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [1, input.len()]), &device)), ()))
+    }
+
+    fn layer(&self, index: usize, h: Tensor<B, 3>, _context: &()) -> Tensor<B, 3> {
+        let block = &self.blocks[index];
+        h.clone() + block.down.forward(gelu(block.up.forward(h)))
+    }
+
+    fn finish(&self, h: Tensor<B, 3>) -> Tensor<B, 3> {
+        self.head.forward(h)
+    }
+
+    fn layer_is_trainable(&self, index: usize) -> bool {
+        has_trainable_params(&self.blocks[index])
+    }
+
+    fn begin_is_trainable(&self) -> bool {
+        has_trainable_params(&self.embed)
     }
 }
 
@@ -138,5 +178,37 @@ fn a_non_qwen_decoder_goes_through_the_whole_pipeline() {
     for (i, block) in trained.blocks.iter().enumerate() {
         let after: Vec<f32> = block.up.weight.val().into_data().into_vec().unwrap();
         assert_eq!(after != before[i], trainable.contains(i), "block {i}");
+    }
+}
+
+/// Trainable weights after a short run of `config` on `devices` replicas (all on the CPU).
+fn trained_weights(config: &TrainConfig, devices: usize, trainable: &LayerSet, samples: &[Vec<u32>]) -> Vec<f32> {
+    let device = Default::default();
+    let model = TinyDecoder::<B>::new(8, &device).set_trainable_layers(trainable).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (trained, run) = train_data_parallel(model, &Sequences(samples.to_vec()), config, &vec![device; devices], dir.path(), false, |_| {}).unwrap();
+    assert_eq!(run.steps, config.total_steps(samples.len(), devices));
+    trained.blocks.iter().flat_map(|b| [b.up.weight.val(), b.down.weight.val()]).flat_map(|w| w.into_data().into_vec::<f32>().unwrap()).collect()
+}
+
+#[test]
+fn checkpointing_and_data_parallelism_train_like_the_plain_loop() {
+    let samples: Vec<Vec<u32>> = (0..8).map(|s| (0..6 + 3 * s).map(|j| ((j * 7 + s * 5) % 50) as u32).collect()).collect();
+    let trainable = LayerSet::new(vec![2, 5], 8).unwrap();
+    let plain = TrainConfig { epochs: 2, lr: 1e-2, grad_accum: 2, ..TrainConfig::default() };
+    let reference = trained_weights(&plain, 1, &trainable, &samples);
+    let untrained = trained_weights(&TrainConfig { lr: 1e-30, ..plain.clone() }, 1, &trainable, &samples);
+    let changed = reference.iter().zip(&untrained).filter(|(a, b)| a != b).count();
+    assert!(changed > 1000, "training changed only {changed} weights");
+    let variants = [
+        ("activation checkpointing", TrainConfig { activation_checkpointing: true, ..plain.clone() }, 1),
+        ("2 replicas", TrainConfig { grad_accum: 1, ..plain.clone() }, 2),
+        ("2 replicas with checkpointing", TrainConfig { grad_accum: 1, activation_checkpointing: true, ..plain.clone() }, 2),
+    ];
+    for (name, config, devices) in variants {
+        let weights = trained_weights(&config, devices, &trainable, &samples);
+        let worst = weights.iter().zip(&reference).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        println!("{name}: max |Δw| = {worst:e}");
+        assert!(worst < 1e-5, "{name}: weights differ by {worst}");
     }
 }

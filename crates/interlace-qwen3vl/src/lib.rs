@@ -34,4 +34,4 @@ pub use config::{Qwen3VlConfig, TextConfig, VisionConfig};
 pub use error::{Qwen3VlError, Result};
 pub use generate::{generate, GenerationConfig, GenerationOutput, Sampling};
 pub use input::Qwen3VlInput;
-pub use model::{LogitsFor, Qwen3Vl, Qwen3VlForConditionalGeneration};
+pub use model::{LayerContext, LogitsFor, Qwen3Vl, Qwen3VlForConditionalGeneration};

@@ -6,7 +6,7 @@ use std::path::Path;
 use burn::module::{Module, ModuleMapper, Param};
 use burn::prelude::{Backend, Int, Tensor};
 use burn::tensor::{DType, TensorData};
-use interlace_core::{CoreError, DecoderStack, HiddenStateObserver, LayerSet, NoObserver, ObservedForward, TapPoint};
+use interlace_core::{has_trainable_params, CoreError, DecoderStack, HiddenStateObserver, LayerSet, LayerwiseForward, NoObserver, ObservedForward, TapPoint};
 
 use crate::cache::KvCache;
 use crate::checkpoint::Checkpoint;
@@ -230,11 +230,7 @@ impl<B: Backend> Qwen3VlForConditionalGeneration<B> {
             if tap == TapPoint::Transformers && !is_last {
                 observer.observe(l + 1, hidden.clone())?;
             }
-            if let Some(feature) = deepstack.get(l) {
-                let base = hidden.squeeze_dim::<2>(0);
-                let added = base.clone().select(0, row_index::<B>(&visual_rows, &base.device())) + feature.clone();
-                hidden = overwrite_rows(base, &visual_rows, added).unsqueeze_dim(0);
-            }
+            hidden = add_deepstack(hidden, deepstack.get(l), &visual_rows);
             if tap == TapPoint::Residual {
                 observer.observe(l + 1, hidden.clone())?;
             }
@@ -267,6 +263,15 @@ impl<B: Backend> Qwen3VlForConditionalGeneration<B> {
         let dtype = self.dtype();
         TextRope { cos: cos.cast(dtype).unsqueeze::<4>(), sin: sin.cast(dtype).unsqueeze::<4>() }
     }
+}
+
+/// Adds a deepstack feature to the image rows of the residual stream (spec §8: after the
+/// first layers, the vision tower's intermediate features are injected at the image tokens).
+fn add_deepstack<B: Backend>(hidden: Tensor<B, 3>, feature: Option<&Tensor<B, 2>>, visual_rows: &[usize]) -> Tensor<B, 3> {
+    let Some(feature) = feature else { return hidden };
+    let base = hidden.squeeze_dim::<2>(0);
+    let added = base.clone().select(0, row_index::<B>(visual_rows, &base.device())) + feature.clone();
+    overwrite_rows(base, visual_rows, added).unsqueeze_dim(0)
 }
 
 fn row_index<B: Backend>(rows: &[usize], device: &B::Device) -> Tensor<B, 1, Int> {
@@ -374,6 +379,40 @@ impl<B: Backend> DecoderStack for Qwen3VlForConditionalGeneration<B> {
             .map(|(i, layer)| if checked.contains(i) { layer.map(&mut RequireGrad) } else { layer.no_grad() })
             .collect();
         Ok(frozen)
+    }
+}
+
+/// What every text layer needs for one input: rotary tables of the M-RoPE positions and the
+/// deepstack features with the rows they go to ([`LayerwiseForward::Context`]).
+pub struct LayerContext<B: Backend> {
+    rope: TextRope<B>,
+    visual_rows: Vec<usize>,
+    deepstack: Vec<Tensor<B, 2>>,
+}
+
+impl<B: Backend> LayerwiseForward<B> for Qwen3VlForConditionalGeneration<B> {
+    type Context = LayerContext<B>;
+
+    fn begin(&self, input: &Qwen3VlInput) -> Result<(Tensor<B, 3>, LayerContext<B>)> {
+        let Prepared { embeds, positions, visual_rows, deepstack } = self.prepare(input)?;
+        Ok((embeds, LayerContext { rope: self.text_rope(&positions), visual_rows, deepstack }))
+    }
+
+    fn layer(&self, index: usize, hidden: Tensor<B, 3>, context: &LayerContext<B>) -> Tensor<B, 3> {
+        let hidden = self.model.language_model.layers[index].forward(hidden, &context.rope, None);
+        add_deepstack(hidden, context.deepstack.get(index), &context.visual_rows)
+    }
+
+    fn finish(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
+        self.lm_head_forward(self.model.language_model.norm.forward(hidden))
+    }
+
+    fn layer_is_trainable(&self, index: usize) -> bool {
+        has_trainable_params(&self.model.language_model.layers[index])
+    }
+
+    fn begin_is_trainable(&self) -> bool {
+        has_trainable_params(&self.model.language_model.embed_tokens) || has_trainable_params(&self.model.visual)
     }
 }
 

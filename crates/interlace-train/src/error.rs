@@ -34,6 +34,10 @@ pub enum TrainError {
     /// A checkpoint could not be written or read.
     #[error("checkpoint: {0}")]
     Checkpoint(String),
+    /// A data-parallel replica could not agree with its peers (`burn::collective` failed, or
+    /// another replica stopped).
+    #[error("data-parallel training: {0}")]
+    Collective(String),
     /// A layer set or plan is invalid.
     #[error(transparent)]
     Core(#[from] interlace_core::CoreError),

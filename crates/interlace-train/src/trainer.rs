@@ -5,17 +5,21 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Mutex;
+
 use burn::module::AutodiffModule;
 use burn::optim::{GradientsAccumulator, GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
-use interlace_core::{NoObserver, ObservedForward, TapPoint};
+use interlace_core::LayerwiseForward;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, CheckpointState};
-use crate::data::ExampleSource;
-use crate::loss::causal_lm_loss;
+use crate::data::{ExampleSource, TrainingExample};
+use crate::gradients::example_gradients;
+use crate::replica::Replica;
 use crate::params::{replace_tensors, trainable_tensors};
 use crate::{clip_grad_norm, pytorch_adamw, CosineWithWarmup, TrainError};
 
@@ -45,6 +49,12 @@ pub struct TrainConfig {
     /// Stop after this many optimizer steps of this invocation (a deliberate interruption, for
     /// tests and time-boxed jobs); `None` runs to the end.
     pub stop_after: Option<usize>,
+    /// Activation checkpointing: keep only each layer's input during the forward pass and
+    /// recompute the layer in the backward pass (less memory for long sequences, about one
+    /// more forward pass of compute). Trains decoder layers only, not the embeddings or
+    /// encoders.
+    #[serde(default)]
+    pub activation_checkpointing: bool,
 }
 
 impl Default for TrainConfig {
@@ -61,19 +71,21 @@ impl Default for TrainConfig {
             checkpoint_every: 0,
             keep_checkpoints: 2,
             stop_after: None,
+            activation_checkpointing: false,
         }
     }
 }
 
 impl TrainConfig {
-    /// Conversations per optimizer step.
+    /// Conversations per optimizer step on one device.
     pub fn examples_per_step(&self) -> usize {
         self.batch_size.max(1) * self.grad_accum.max(1)
     }
 
-    /// Optimizer steps of a run over `n` examples.
-    pub fn total_steps(&self, n: usize) -> usize {
-        self.epochs * n.div_ceil(self.examples_per_step())
+    /// Optimizer steps of a run over `n` examples on `devices` data-parallel devices (each
+    /// step takes [`Self::examples_per_step`] conversations per device).
+    pub fn total_steps(&self, n: usize, devices: usize) -> usize {
+        self.epochs * n.div_ceil(self.examples_per_step() * devices.max(1))
     }
 
     fn validate(&self, n: usize) -> Result<(), TrainError> {
@@ -129,21 +141,24 @@ pub struct TrainReport {
     pub stopped_early: bool,
 }
 
-/// Position of optimizer step `step` in the data: which epoch and which examples.
-fn step_examples(config: &TrainConfig, n: usize, step: usize) -> (usize, Vec<usize>) {
-    let per_epoch = n.div_ceil(config.examples_per_step());
+/// Position of optimizer step `step` in the data: its epoch and the examples of all replicas
+/// together (replica `r` of `world` takes every `world`-th of them, starting at `r`).
+fn step_examples(config: &TrainConfig, n: usize, world: usize, step: usize) -> (usize, Vec<usize>) {
+    let per_step = config.examples_per_step() * world;
+    let per_epoch = n.div_ceil(per_step);
     let epoch = step / per_epoch;
     let mut order: Vec<usize> = (0..n).collect();
     // The order is a pure function of (seed, epoch): resuming needs no RNG state.
     let mut rng = rand::rngs::StdRng::seed_from_u64(config.seed.wrapping_add(epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     order.shuffle(&mut rng);
-    let start = (step % per_epoch) * config.examples_per_step();
-    let end = (start + config.examples_per_step()).min(n);
+    let start = (step % per_epoch) * per_step;
+    let end = (start + per_step).min(n);
     (epoch, order[start..end].to_vec())
 }
 
 /// Trains `model`'s trainable parameters (as marked by
-/// [`interlace_core::DecoderStack::set_trainable_layers`]) on `data`.
+/// [`interlace_core::DecoderStack::set_trainable_layers`]) on `data`, on the device the model
+/// is on.
 ///
 /// With `resume`, the latest checkpoint under `run_dir/checkpoints` is restored first and the
 /// run continues from its step; the result is identical to an uninterrupted run. Every step is
@@ -158,12 +173,131 @@ pub fn train<B, M, S>(
 ) -> Result<(M, TrainReport), TrainError>
 where
     B: AutodiffBackend,
-    M: ObservedForward<B, Input = S::Input> + AutodiffModule<B>,
+    M: LayerwiseForward<B, Input = S::Input> + AutodiffModule<B>,
+    M::Error: std::error::Error + Send + Sync + 'static,
+    S: ExampleSource,
+{
+    let device = model.devices().into_iter().next().ok_or_else(|| TrainError::Config("the model has no device".into()))?;
+    run_replica(model, data, config, run_dir, resume, &Replica::alone(device), &mut on_step)
+}
+
+/// Serialises data-parallel runs: burn's collective keeps one registry of peers per backend
+/// and process, so two runs at once would mix their peers.
+static COLLECTIVE_RUN: Mutex<()> = Mutex::new(());
+
+/// [`train`] on several devices at once (data parallelism through `burn::collective`).
+///
+/// Each device holds a replica of `model` and, at every optimizer step, works through its share
+/// of the step's `batch_size × grad_accum × devices` conversations (like the per-device batch
+/// of transformers' Trainer); the gradients are summed with burn's all-reduce, and every
+/// replica applies the same update. The result equals a single-device run with a
+/// `devices`-times larger gradient accumulation, up to floating-point summation order. Replica
+/// 0 (on `devices[0]`) writes the log and checkpoints, calls `on_step` and is returned.
+///
+/// Runs are serialised within a process. One device falls back to [`train`].
+pub fn train_data_parallel<B, M, S>(
+    model: M,
+    data: &S,
+    config: &TrainConfig,
+    devices: &[B::Device],
+    run_dir: &Path,
+    resume: bool,
+    mut on_step: impl FnMut(&StepLog),
+) -> Result<(M, TrainReport), TrainError>
+where
+    B: AutodiffBackend,
+    M: LayerwiseForward<B, Input = S::Input> + AutodiffModule<B> + Send,
+    M::Error: std::error::Error + Send + Sync + 'static,
+    S: ExampleSource + Sync,
+{
+    match devices {
+        [] => return Err(TrainError::Config("no device to train on".into())),
+        [device] => return run_replica(model.fork(device), data, config, run_dir, resume, &Replica::alone(device.clone()), &mut on_step),
+        _ => {}
+    }
+    // Lazily initialised parameters would be drawn separately by each replica.
+    model.visit(&mut Materialize);
+    let _one_run_at_a_time = COLLECTIVE_RUN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    burn::collective::reset_collective::<B::InnerBackend>();
+    let world = devices.len();
+    std::thread::scope(|scope| {
+        let peers: Vec<_> = devices[1..]
+            .iter()
+            .enumerate()
+            .map(|(i, device)| {
+                let replica = Replica { rank: i + 1, world, device: device.clone() };
+                let model = model.clone().fork(device);
+                scope.spawn(move || run_replica(model, data, config, run_dir, resume, &replica, &mut |_: &StepLog| {}).map(|_| ()))
+            })
+            .collect();
+        let leader = Replica { rank: 0, world, device: devices[0].clone() };
+        let result = run_replica(model.fork(&devices[0]), data, config, run_dir, resume, &leader, &mut on_step);
+        let mut peer_error = None;
+        for (rank, peer) in peers.into_iter().enumerate() {
+            let outcome = peer.join().unwrap_or_else(|_| Err(TrainError::Collective(format!("replica {} panicked", rank + 1))));
+            if let Err(error) = outcome {
+                peer_error.get_or_insert(error);
+            }
+        }
+        // The leader's own error explains more than a peer's "another replica stopped".
+        match (result, peer_error) {
+            (Err(error), _) => Err(error),
+            (Ok(_), Some(error)) => Err(error),
+            (Ok(done), None) => Ok(done),
+        }
+    })
+}
+
+/// Forces lazily initialised parameters to take their values.
+struct Materialize;
+
+impl<B: burn::prelude::Backend> burn::module::ModuleVisitor<B> for Materialize {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<burn::prelude::Tensor<B, D>>) {
+        let _ = param.val();
+    }
+}
+
+/// The training loop of one replica (the only one of a single-device run).
+fn run_replica<B, M, S>(
+    model: M,
+    data: &S,
+    config: &TrainConfig,
+    run_dir: &Path,
+    resume: bool,
+    replica: &Replica<B::Device>,
+    on_step: &mut dyn FnMut(&StepLog),
+) -> Result<(M, TrainReport), TrainError>
+where
+    B: AutodiffBackend,
+    M: LayerwiseForward<B, Input = S::Input> + AutodiffModule<B>,
     M::Error: std::error::Error + Send + Sync + 'static,
     S: ExampleSource,
 {
     config.validate(data.len())?;
-    let total_steps = config.total_steps(data.len());
+    replica.register::<B::InnerBackend>()?;
+    let outcome = replica_steps(model, data, config, run_dir, resume, replica, on_step);
+    let left = replica.finish::<B::InnerBackend>();
+    let done = outcome?;
+    left?;
+    Ok(done)
+}
+
+fn replica_steps<B, M, S>(
+    model: M,
+    data: &S,
+    config: &TrainConfig,
+    run_dir: &Path,
+    resume: bool,
+    replica: &Replica<B::Device>,
+    on_step: &mut dyn FnMut(&StepLog),
+) -> Result<(M, TrainReport), TrainError>
+where
+    B: AutodiffBackend,
+    M: LayerwiseForward<B, Input = S::Input> + AutodiffModule<B>,
+    M::Error: std::error::Error + Send + Sync + 'static,
+    S: ExampleSource,
+{
+    let total_steps = config.total_steps(data.len(), replica.world);
     let schedule = CosineWithWarmup::with_ratio(config.lr, total_steps, config.warmup_ratio);
     let checkpoints = run_dir.join("checkpoints");
     let mut optimizer = pytorch_adamw(config.weight_decay).init::<B, M>();
@@ -172,8 +306,7 @@ where
     let mut resumed_from = None;
     if resume {
         if let Some(&step) = checkpoint::list(&checkpoints).last() {
-            let device = model.devices().into_iter().next().ok_or_else(|| TrainError::Config("the model has no device".into()))?;
-            let loaded = checkpoint::load::<_, B>(&checkpoints, step, &device)?;
+            let loaded = checkpoint::load::<_, B>(&checkpoints, step, &replica.device)?;
             if loaded.state.total_steps != total_steps || loaded.state.seed != config.seed {
                 return Err(TrainError::Config(format!(
                     "checkpoint {} was made for {} steps with seed {}, this run has {total_steps} steps and seed {}",
@@ -190,50 +323,114 @@ where
             resumed_from = Some(step);
         }
     }
-    std::fs::create_dir_all(run_dir).map_err(|e| TrainError::Checkpoint(format!("{}: {e}", run_dir.display())))?;
-    let mut log = open_log(&run_dir.join("log.jsonl"), start)?;
+    let mut log = match replica.is_leader() {
+        true => {
+            std::fs::create_dir_all(run_dir).map_err(|e| TrainError::Checkpoint(format!("{}: {e}", run_dir.display())))?;
+            Some(open_log(&run_dir.join("log.jsonl"), start)?)
+        }
+        false => None,
+    };
     let mut report = TrainReport { steps: start, total_steps, final_loss: f64::NAN, resumed_from, stopped_early: false };
+    // A leader that failed to write keeps going for one more exchange to tell its peers, so
+    // none of them waits forever in an all-reduce.
+    let mut leader_failure: Option<TrainError> = None;
     for step in start..total_steps {
         if config.stop_after.is_some_and(|limit| step - start >= limit) {
             report.stopped_early = true;
             break;
         }
         let started = Instant::now();
-        let (epoch, indices) = step_examples(config, data.len(), step);
-        let (grads, mut entry) = accumulate_step::<B, M, S>(&model, data, &indices)?;
-        let mut grads = grads;
+        let (epoch, indices) = step_examples(config, data.len(), replica.world, step);
+        let mine: Vec<usize> = indices.iter().copied().skip(replica.rank).step_by(replica.world).collect();
+        let (examples, skipped) = build_examples(data, &mine);
+        let local_tokens: usize = examples.iter().map(|e| e.supervised_tokens()).sum();
+        let agreed = replica.sum_values::<B::InnerBackend>(&[local_tokens as f64, leader_failure.is_some() as u8 as f64])?;
+        if let Some(error) = leader_failure.take() {
+            return Err(error);
+        }
+        if agreed[1] > 0.0 {
+            return Err(TrainError::Collective("replica 0 failed to write the log or a checkpoint".into()));
+        }
+        let tokens = agreed[0].round() as usize;
+        if tokens == 0 {
+            return Err(TrainError::Data(format!("optimizer step {} has no usable example: {skipped:?}", step + 1)));
+        }
+        let local = catch_unwind(AssertUnwindSafe(|| accumulate_step::<B, M, S>(&model, &examples, tokens, config.activation_checkpointing)))
+            .unwrap_or_else(|panic| Err(TrainError::Collective(format!("replica {} panicked: {}", replica.rank, panic_message(&panic)))));
+        let (grads, loss, input_tokens, failure) = match local {
+            Ok((grads, loss, input_tokens)) => (Some(grads), loss, input_tokens, None),
+            Err(error) => (None, 0.0, 0, Some(error)),
+        };
+        let totals = replica.sum_values::<B::InnerBackend>(&[loss, input_tokens as f64, failure.is_some() as u8 as f64])?;
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        if totals[2] > 0.0 {
+            return Err(TrainError::Collective("another replica failed this step".into()));
+        }
+        let mut grads = replica.sum_gradients::<B, M>(&model, grads.expect("no failure, so gradients"))?;
+        let loss = if replica.world == 1 { loss } else { totals[0] };
         let grad_norm = clip_grad_norm::<B, M>(&model, &mut grads, config.max_grad_norm);
-        for (what, value) in [("loss", entry.loss), ("gradient norm", grad_norm)] {
+        for (what, value) in [("loss", loss), ("gradient norm", grad_norm)] {
             if !value.is_finite() {
                 return Err(TrainError::NonFinite { what, step: step + 1, value });
             }
         }
         let lr = schedule.lr(step);
         model = optimizer.step(lr, model, grads);
-        entry = StepLog { step: step + 1, epoch, lr, grad_norm, seconds: started.elapsed().as_secs_f64(), ..entry };
-        writeln!(log, "{}", serde_json::to_string(&entry).expect("log entry serialises")).map_err(|e| TrainError::Checkpoint(format!("log: {e}")))?;
-        on_step(&entry);
+        let entry = StepLog {
+            step: step + 1,
+            epoch,
+            loss,
+            lr,
+            grad_norm,
+            tokens,
+            input_tokens: totals[1].round() as usize,
+            seconds: started.elapsed().as_secs_f64(),
+            skipped,
+        };
         report.steps = step + 1;
         report.final_loss = entry.loss;
-        let due = config.checkpoint_every > 0 && (step + 1) % config.checkpoint_every == 0;
-        if due || step + 1 == total_steps {
-            let state = CheckpointState { step: step + 1, total_steps, seed: config.seed, last_loss: entry.loss };
-            checkpoint::save::<_, B>(&checkpoints, &state, &trainable_tensors(&model), optimizer.to_record(), config.keep_checkpoints)?;
+        if let Some(log) = log.as_mut() {
+            let written = record_step(log, &entry, &checkpoints, config, total_steps, &model, &optimizer);
+            on_step(&entry);
+            if let Err(error) = written {
+                leader_failure = Some(error);
+            }
         }
     }
-    Ok((model, report))
+    match leader_failure {
+        Some(error) => Err(error),
+        None => Ok((model, report)),
+    }
 }
 
-/// Forward and backward over the examples of one optimizer step. Each example's loss is
-/// weighted by its share of the step's supervised tokens, so the step's gradient is that of the
-/// token-mean loss over the whole batch (transformers' `num_items_in_batch` semantics).
-fn accumulate_step<B, M, S>(model: &M, data: &S, indices: &[usize]) -> Result<(GradientsParams, StepLog), TrainError>
+/// The leader's bookkeeping after a step: the log line and, when due, a checkpoint.
+fn record_step<B, M, O>(
+    log: &mut std::fs::File,
+    entry: &StepLog,
+    checkpoints: &Path,
+    config: &TrainConfig,
+    total_steps: usize,
+    model: &M,
+    optimizer: &O,
+) -> Result<(), TrainError>
 where
     B: AutodiffBackend,
-    M: ObservedForward<B, Input = S::Input> + AutodiffModule<B>,
-    M::Error: std::error::Error + Send + Sync + 'static,
-    S: ExampleSource,
+    M: AutodiffModule<B>,
+    O: Optimizer<M, B>,
 {
+    writeln!(log, "{}", serde_json::to_string(entry).expect("log entry serialises")).map_err(|e| TrainError::Checkpoint(format!("log: {e}")))?;
+    let due = config.checkpoint_every > 0 && entry.step % config.checkpoint_every == 0;
+    if due || entry.step == total_steps {
+        let state = CheckpointState { step: entry.step, total_steps, seed: config.seed, last_loss: entry.loss };
+        checkpoint::save::<_, B>(checkpoints, &state, &trainable_tensors(model), optimizer.to_record(), config.keep_checkpoints)?;
+    }
+    Ok(())
+}
+
+/// The examples at `indices`; those that cannot be built are reported, not fatal.
+fn build_examples<S: ExampleSource>(data: &S, indices: &[usize]) -> (Vec<TrainingExample<S::Input>>, Vec<String>) {
     let mut examples = Vec::new();
     let mut skipped = Vec::new();
     for &index in indices {
@@ -242,26 +439,37 @@ where
             Err(error) => skipped.push(error.to_string()),
         }
     }
-    let tokens: usize = examples.iter().map(|e| e.supervised_tokens()).sum();
-    if tokens == 0 {
-        return Err(TrainError::Data(format!("an optimizer step has no usable example: {skipped:?}")));
-    }
+    (examples, skipped)
+}
+
+/// Forward and backward over this replica's examples of one optimizer step. Each example's loss
+/// is weighted by its share of the step's supervised tokens (`step_tokens`, over all replicas),
+/// so the summed gradient is that of the token-mean loss over the whole step (transformers'
+/// `num_items_in_batch` semantics). Returns the gradients, the weighted loss and the number of
+/// input tokens.
+fn accumulate_step<B, M, S>(model: &M, examples: &[TrainingExample<S::Input>], step_tokens: usize, recompute: bool) -> Result<(GradientsParams, f64, usize), TrainError>
+where
+    B: AutodiffBackend,
+    M: LayerwiseForward<B, Input = S::Input> + AutodiffModule<B>,
+    M::Error: std::error::Error + Send + Sync + 'static,
+    S: ExampleSource,
+{
     let mut accumulator = GradientsAccumulator::<M>::new();
     let mut loss_sum = 0.0;
     let mut input_tokens = 0;
-    for example in &examples {
-        let logits = model.forward_observed(&example.input, TapPoint::Transformers, &mut NoObserver).map_err(|e| TrainError::Model(Box::new(e)))?;
+    for example in examples {
+        let weight = example.supervised_tokens() as f64 / step_tokens as f64;
+        let (grads, loss) = example_gradients(model, example, weight, recompute)?;
+        loss_sum += loss;
         input_tokens += example.labels.len();
-        let weight = example.supervised_tokens() as f64 / tokens as f64;
-        let loss = causal_lm_loss(logits, &example.labels)? * weight;
-        loss_sum += loss.clone().into_scalar().elem::<f64>();
-        accumulator.accumulate(model, GradientsParams::from_grads(loss.backward(), model));
+        accumulator.accumulate(model, grads);
     }
-    let entry = StepLog { step: 0, epoch: 0, loss: loss_sum, lr: 0.0, grad_norm: 0.0, tokens, input_tokens, seconds: 0.0, skipped };
-    Ok((accumulator.grads(), entry))
+    Ok((accumulator.grads(), loss_sum, input_tokens))
 }
 
-use burn::tensor::ElementConversion;
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_else(|| "unknown panic".into())
+}
 
 /// Opens the step log for appending, dropping entries after `keep_through` (steps a killed run
 /// logged after its last checkpoint, which the resumed run will redo).
@@ -289,12 +497,23 @@ mod tests {
     #[test]
     fn every_example_is_seen_once_per_epoch() {
         let config = TrainConfig { epochs: 2, batch_size: 2, grad_accum: 2, ..TrainConfig::default() };
-        assert_eq!(config.total_steps(10), 6);
-        let mut first: Vec<usize> = (0..3).flat_map(|s| step_examples(&config, 10, s).1).collect();
+        assert_eq!(config.total_steps(10, 1), 6);
+        let mut first: Vec<usize> = (0..3).flat_map(|s| step_examples(&config, 10, 1, s).1).collect();
         first.sort();
         assert_eq!(first, (0..10).collect::<Vec<_>>());
-        assert_eq!(step_examples(&config, 10, 3).0, 1);
-        assert_eq!(step_examples(&config, 10, 4), step_examples(&config, 10, 4));
-        assert_ne!(step_examples(&config, 10, 0).1, step_examples(&config, 10, 3).1);
+        assert_eq!(step_examples(&config, 10, 1, 3).0, 1);
+        assert_eq!(step_examples(&config, 10, 1, 4), step_examples(&config, 10, 1, 4));
+        assert_ne!(step_examples(&config, 10, 1, 0).1, step_examples(&config, 10, 1, 3).1);
+    }
+
+    #[test]
+    fn replicas_share_a_step_in_turn() {
+        let config = TrainConfig { batch_size: 2, ..TrainConfig::default() };
+        assert_eq!(config.total_steps(10, 2), 3);
+        let (_, step) = step_examples(&config, 10, 2, 0);
+        assert_eq!(step.len(), 4);
+        assert_eq!(step, step_examples(&TrainConfig { batch_size: 4, ..TrainConfig::default() }, 10, 1, 0).1);
+        let (_, last) = step_examples(&config, 10, 2, 2);
+        assert_eq!(last.len(), 2, "the last step takes what is left");
     }
 }

@@ -10,7 +10,7 @@ use interlace_core::{DecoderStack, LayerSet, Plan};
 use interlace_qwen3vl::processor::Qwen3VlProcessor;
 use interlace_qwen3vl::Qwen3VlForConditionalGeneration;
 use interlace_train::params::all_tensors;
-use interlace_train::{train, ConversationDataset, TrainConfig};
+use interlace_train::{train, train_data_parallel, ConversationDataset, TrainConfig};
 
 type B = Autodiff<NdArray<f32>>;
 
@@ -142,4 +142,51 @@ fn trained_model_is_written_as_a_loadable_checkpoint_with_frozen_bytes_kept() {
     assert!(interlace_train::export::save_trained(&source, &out, &trained_tensors, serde_json::json!({}), false).is_err());
     assert!(interlace_train::export::save_trained(&source, &source, &trained_tensors, serde_json::json!({}), true).is_err());
     assert!(!std::fs::read_dir(dir.path()).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().contains("partial")));
+}
+
+/// Largest absolute difference between the f32 tensors of two models.
+fn max_difference(a: &HashMap<String, Vec<u8>>, b: &HashMap<String, Vec<u8>>) -> f32 {
+    let floats = |bytes: &[u8]| bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect::<Vec<f32>>();
+    a.iter().flat_map(|(name, x)| floats(x).into_iter().zip(floats(&b[name])).map(|(x, y)| (x - y).abs())).fold(0.0, f32::max)
+}
+
+fn trained(model: Qwen3VlForConditionalGeneration<B>, config: &TrainConfig, devices: usize) -> HashMap<String, Vec<u8>> {
+    let dir = tempfile::tempdir().unwrap();
+    let (trained, report) = train_data_parallel(model, &dataset(), config, &vec![Default::default(); devices], dir.path(), false, |_| {}).unwrap();
+    assert_eq!(report.steps, 4);
+    tensors(&trained)
+}
+
+#[test]
+fn checkpointed_and_data_parallel_runs_match_the_plain_run() {
+    // Images with deepstack, several turns and a text-only record; two examples per step.
+    let plain = TrainConfig { epochs: 2, lr: 1e-3, grad_accum: 2, seed: 5, ..TrainConfig::default() };
+    let reference = trained(model(), &plain, 1);
+    assert!(max_difference(&reference, &tensors(&model())) > 1e-4, "the run trains");
+    let checkpointed = TrainConfig { activation_checkpointing: true, ..plain.clone() };
+    let parallel = TrainConfig { grad_accum: 1, ..plain.clone() };
+    for (name, weights) in [
+        ("activation checkpointing", trained(model(), &checkpointed, 1)),
+        ("2 replicas", trained(model(), &parallel, 2)),
+        ("2 replicas with activation checkpointing", trained(model(), &TrainConfig { activation_checkpointing: true, ..parallel.clone() }, 2)),
+    ] {
+        let worst = max_difference(&weights, &reference);
+        println!("{name}: max |Δw| = {worst:e}");
+        assert!(worst < 1e-6, "{name}: weights differ by {worst}");
+    }
+    // A trainable merger only gets gradients from image examples: a replica whose example is
+    // text-only still joins the all-reduce (with zeros) and the result matches one device.
+    let merger = trained(model().unfreeze_merger(), &plain, 1);
+    let merger_parallel = trained(model().unfreeze_merger(), &parallel, 2);
+    let worst = max_difference(&merger, &merger_parallel);
+    println!("trainable merger on 2 replicas: max |Δw| = {worst:e}");
+    assert!(worst < 1e-6, "trainable merger: weights differ by {worst}");
+}
+
+#[test]
+fn activation_checkpointing_refuses_a_trainable_vision_tower() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = TrainConfig { activation_checkpointing: true, ..TrainConfig::default() };
+    let error = train(model().unfreeze_vision(), &dataset(), &config, dir.path(), false, |_| {}).err().expect("refused");
+    assert!(error.to_string().contains("without activation checkpointing"), "{error}");
 }
