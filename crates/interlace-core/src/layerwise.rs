@@ -30,6 +30,9 @@ pub trait LayerwiseForward<B: Backend>: ObservedForward<B> {
     fn layer(&self, index: usize, hidden: Tensor<B, 3>, context: &Self::Context) -> Tensor<B, 3>;
 
     /// Runs everything after the last layer (final norm, output head) and returns the logits.
+    ///
+    /// It must act on each position on its own (as a norm and a projection do): the trainer
+    /// runs it on the supervised positions only, `[1, n, hidden]` gathered from the sequence.
     fn finish(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3>;
 
     /// True when some parameter of layer `index` requires gradients (see

@@ -5,36 +5,58 @@ use burn::module::AutodiffModule;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::Tensor;
 use burn::tensor::backend::AutodiffBackend;
+use std::ops::Range;
+
 use burn::tensor::ElementConversion;
-use interlace_core::{LayerwiseForward, NoObserver, TapPoint};
+use interlace_core::LayerwiseForward;
 
 use crate::data::TrainingExample;
-use crate::loss::causal_lm_loss;
+use crate::loss::{token_losses, SupervisedTargets};
 use crate::TrainError;
+
+/// How the backward pass gets the activations it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backward {
+    /// Keep every activation of the forward pass: fastest, most memory.
+    KeepActivations,
+    /// Activation checkpointing: keep only each layer's input and recompute the layers one at
+    /// a time during the backward pass; run the output head on at most `head_chunk_rows`
+    /// supervised positions at once. Same gradients, far less memory on long sequences.
+    Recompute {
+        /// Supervised positions per head chunk (bounds the logits' memory).
+        head_chunk_rows: usize,
+    },
+}
 
 /// Gradients of `weight ×` the example's mean token loss over its supervised tokens, and that
 /// weighted loss: one training example's contribution to an optimizer step.
 ///
-/// With `recompute` (activation checkpointing) only each layer's input is kept during the
-/// forward pass and the backward pass recomputes the layers one at a time; the gradients are
-/// the same. It refuses a model whose embeddings or encoders are trainable
+/// The output head runs on the supervised positions only (exact, as it acts on each position
+/// alone). [`Backward::Recompute`] refuses a model whose embeddings or encoders are trainable
 /// ([`LayerwiseForward::begin_is_trainable`]).
 pub fn example_gradients<B, M>(
     model: &M,
     example: &TrainingExample<M::Input>,
     weight: f64,
-    recompute: bool,
+    backward: Backward,
 ) -> Result<(GradientsParams, f64), TrainError>
 where
     B: AutodiffBackend,
     M: LayerwiseForward<B> + AutodiffModule<B>,
     M::Error: std::error::Error + Send + Sync + 'static,
 {
-    if recompute {
-        return recomputed_gradients(model, example, weight);
+    let supervised = SupervisedTargets::of(&example.labels)?;
+    // The weighted mean over supervised tokens, as a sum scaled once.
+    let scale = weight / supervised.len() as f64;
+    if let Backward::Recompute { head_chunk_rows } = backward {
+        return recomputed_gradients(model, example, &supervised, scale, head_chunk_rows.max(1));
     }
-    let logits = model.forward_observed(&example.input, TapPoint::Transformers, &mut NoObserver).map_err(model_error)?;
-    let loss = causal_lm_loss(logits, &example.labels)? * weight;
+    let (mut hidden, context) = model.begin(&example.input).map_err(model_error)?;
+    check_length(&hidden, &example.labels)?;
+    for index in 0..model.num_layers() {
+        hidden = model.layer(index, hidden, &context);
+    }
+    let loss = head_loss_sum(model, hidden, &supervised, 0..supervised.len())? * scale;
     let value = loss.clone().into_scalar().elem::<f64>();
     Ok((GradientsParams::from_grads(loss.backward(), model), value))
 }
@@ -43,14 +65,40 @@ fn model_error<E: std::error::Error + Send + Sync + 'static>(error: E) -> TrainE
     TrainError::Model(Box::new(error))
 }
 
+fn check_length<B: AutodiffBackend>(hidden: &Tensor<B, 3>, labels: &[i64]) -> Result<(), TrainError> {
+    let [batch, seq, _] = hidden.dims();
+    if batch != 1 || seq != labels.len() {
+        return Err(TrainError::Shape(format!("the model produced [{batch}, {seq}] hidden states for {} labels", labels.len())));
+    }
+    Ok(())
+}
+
+/// Summed token losses of the supervised positions `range`: the head (final norm, output
+/// projection) runs on those rows only, which is exact because it acts on each position alone.
+fn head_loss_sum<B, M>(model: &M, hidden: Tensor<B, 3>, supervised: &SupervisedTargets, range: Range<usize>) -> Result<Tensor<B, 1>, TrainError>
+where
+    B: AutodiffBackend,
+    M: LayerwiseForward<B>,
+{
+    let index = supervised.position_index(range.clone(), &hidden.device());
+    let logits = model.finish(hidden.select(1, index));
+    Ok(token_losses(logits.squeeze_dim::<2>(0), &supervised.targets[range])?.sum())
+}
+
 /// Activation checkpointing. The forward pass keeps only the hidden state entering each layer
 /// from the lowest trainable one up; the backward pass then runs one segment at a time, top
-/// down: the head with the loss, then each layer recomputed from its saved input and
-/// back-propagated from the gradient of its output (`sum(out ⊙ g)` has gradient `g` w.r.t.
-/// `out`). Only one layer's activations are alive at once, at the price of a second forward
-/// pass through the layers above the lowest trainable one — PyTorch's
+/// down: the head with the loss (in chunks of supervised rows), then each layer recomputed from
+/// its saved input and back-propagated from the gradient of its output (`sum(out ⊙ g)` has
+/// gradient `g` w.r.t. `out`). Only one layer's activations are alive at once, at the price of
+/// a second forward pass through the layers above the lowest trainable one — PyTorch's
 /// `gradient_checkpointing` trade.
-fn recomputed_gradients<B, M>(model: &M, example: &TrainingExample<M::Input>, weight: f64) -> Result<(GradientsParams, f64), TrainError>
+fn recomputed_gradients<B, M>(
+    model: &M,
+    example: &TrainingExample<M::Input>,
+    supervised: &SupervisedTargets,
+    scale: f64,
+    head_chunk_rows: usize,
+) -> Result<(GradientsParams, f64), TrainError>
 where
     B: AutodiffBackend,
     M: LayerwiseForward<B> + AutodiffModule<B>,
@@ -64,14 +112,23 @@ where
         ));
     }
     let (h0, context) = model.begin(&example.input).map_err(model_error)?;
+    check_length(&h0, &example.labels)?;
     let (saved_inputs, top) = forward_keeping_layer_inputs(model, h0.detach(), &context);
     let top = top.require_grad();
-    let loss = causal_lm_loss(model.finish(top.clone()), &example.labels)? * weight;
-    let value = loss.clone().into_scalar().elem::<f64>();
-    let grads = loss.backward();
-    let mut upstream = top.grad(&grads);
     let mut accumulator = GradientsAccumulator::<M>::new();
-    accumulator.accumulate(model, GradientsParams::from_grads(grads, model));
+    let mut value = 0.0;
+    let mut upstream: Option<Tensor<B::InnerBackend, 3>> = None;
+    for start in (0..supervised.len()).step_by(head_chunk_rows) {
+        let range = start..(start + head_chunk_rows).min(supervised.len());
+        let loss = head_loss_sum(model, top.clone(), supervised, range)? * scale;
+        value += loss.clone().into_scalar().elem::<f64>();
+        let grads = loss.backward();
+        upstream = match (upstream, top.grad(&grads)) {
+            (Some(sum), Some(part)) => Some(sum + part),
+            (sum, part) => sum.or(part),
+        };
+        accumulator.accumulate(model, GradientsParams::from_grads(grads, model));
+    }
     for (index, input) in saved_inputs.into_iter().enumerate().rev() {
         let (Some(input), Some(gradient)) = (input, upstream.take()) else { break };
         let input = input.require_grad();

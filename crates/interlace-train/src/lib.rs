@@ -30,9 +30,9 @@ mod trainer;
 
 pub use clip::{clip_grad_norm, global_grad_norm};
 pub use error::TrainError;
-pub use gradients::example_gradients;
+pub use gradients::{example_gradients, Backward};
 pub use labels::{assistant_labels, supervised_tokens, TurnMarkers, IGNORE_INDEX};
-pub use loss::causal_lm_loss;
+pub use loss::{causal_lm_loss, token_losses, SupervisedTargets};
 pub use data::{ConversationDataset, ConversationRecord, ExampleSource, Skipped, TrainingExample};
 pub use schedule::CosineWithWarmup;
 pub use trainer::{train, train_data_parallel, StepLog, TrainConfig, TrainReport};
