@@ -19,15 +19,18 @@ struct Kept<B: Backend> {
 /// tokens the cosine similarity of `h_i` and `h_{i+k}` (for all `i + k ≤ L`).
 ///
 /// Only the last `max(k)` states are kept (a ring buffer), cast to f32 so that bf16/f16 models
-/// are compared in f32. Per-token cosines come back to the host once per hidden state (all
-/// packs stacked) and are summed in f64. Official reference: `src/get_hidden_states.py`, which
-/// calls `F.cosine_similarity(h_i, h_{i+k}, dim=1).mean()` per sample in the model dtype.
+/// are compared in f32. The token sums stay on the device until the last hidden state, then
+/// come back to the host in one read: a GPU runs the whole pass without waiting for the host
+/// after every layer. Official reference: `src/get_hidden_states.py`, which calls
+/// `F.cosine_similarity(h_i, h_{i+k}, dim=1).mean()` per sample in the model dtype.
 pub struct PackObserver<B: Backend> {
     packs: Vec<usize>,
     n_layers: usize,
     ring: VecDeque<Kept<B>>,
     next: usize,
     tokens: Option<usize>,
+    /// Token sums not yet read back: `(index, packs of the columns, sums [columns])`.
+    pending: Vec<(usize, Vec<usize>, Tensor<B, 1>)>,
     /// `sums[p][i]`: Σ over tokens of cos(h_i, h_{i+k_p}).
     sums: Vec<Vec<f64>>,
 }
@@ -37,7 +40,7 @@ impl<B: Backend> PackObserver<B> {
     /// `1..=n_layers`, validated by the caller).
     pub fn new(packs: &[usize], n_layers: usize) -> Self {
         let sums = packs.iter().map(|&k| vec![0.0; n_layers + 1 - k]).collect();
-        Self { packs: packs.to_vec(), n_layers, ring: VecDeque::new(), next: 0, tokens: None, sums }
+        Self { packs: packs.to_vec(), n_layers, ring: VecDeque::new(), next: 0, tokens: None, pending: Vec::new(), sums }
     }
 
     /// Number of tokens of the observed sample (after the first hidden state).
@@ -50,7 +53,8 @@ impl<B: Backend> PackObserver<B> {
         self.next == self.n_layers + 1
     }
 
-    /// Per-pack, per-layer token-averaged cosines: `means[p][i]` for pack `packs[p]`.
+    /// Per-pack, per-layer token-averaged cosines: `means[p][i]` for pack `packs[p]` (complete
+    /// once [`Self::is_complete`]).
     pub fn means(&self) -> Vec<Vec<f64>> {
         let tokens = self.tokens.unwrap_or(0).max(1) as f64;
         self.sums.iter().map(|row| row.iter().map(|s| s / tokens).collect()).collect()
@@ -69,6 +73,24 @@ impl<B: Backend> PackObserver<B> {
             Some(_) => {}
         }
         Ok(seq)
+    }
+
+    /// Reads every pending token sum in one transfer and adds it to `sums`.
+    fn read_back(&mut self, index: usize) -> Result<(), CoreError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let all = Tensor::cat(pending.iter().map(|(_, _, t)| t.clone()).collect(), 0);
+        let values = all.into_data().convert::<f32>().into_vec::<f32>()
+            .map_err(|e| CoreError::Observer { index, reason: format!("cannot read cosines: {e:?}") })?;
+        let mut values = values.into_iter();
+        for (state, which, _) in &pending {
+            for (&p, value) in which.iter().zip(values.by_ref()) {
+                self.sums[p][state - self.packs[p]] += f64::from(value);
+            }
+        }
+        Ok(())
     }
 
     /// Cosines of the new state against every kept state at a pack distance, stacked
@@ -100,14 +122,11 @@ impl<B: Backend> HiddenStateObserver<B> for PackObserver<B> {
         let norm = (state.clone() * state.clone()).sum_dim(1).sqrt().clamp_min(COSINE_EPS);
         let kept = Kept { state, norm };
         if let Some((cos, which)) = self.cosines(index, &kept) {
-            let values = cos.into_data().convert::<f32>().into_vec::<f32>()
-                .map_err(|e| CoreError::Observer { index, reason: format!("cannot read cosines: {e:?}") })?;
-            for (row, chunk) in values.chunks(which.len()).enumerate() {
-                debug_assert!(row < seq);
-                for (&p, &c) in which.iter().zip(chunk) {
-                    self.sums[p][index - self.packs[p]] += f64::from(c);
-                }
-            }
+            let columns = which.len();
+            self.pending.push((index, which, cos.sum_dim(0).reshape([columns])));
+        }
+        if index == self.n_layers {
+            self.read_back(index)?;
         }
         let max_k = self.packs.iter().copied().max().unwrap_or(1);
         self.ring.push_back(kept);
