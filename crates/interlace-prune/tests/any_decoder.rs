@@ -212,3 +212,23 @@ fn checkpointing_and_data_parallelism_train_like_the_plain_loop() {
         assert!(worst < 1e-5, "{name}: weights differ by {worst}");
     }
 }
+
+#[test]
+fn a_failing_replica_stops_all_replicas_with_its_error() {
+    // Token 999 is outside the 50-word embedding: the replica that gets it fails mid-step.
+    let mut samples: Vec<Vec<u32>> = (0..4).map(|s| (0..8).map(|j| ((j * 3 + s) % 50) as u32).collect()).collect();
+    samples[2][3] = 999;
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let device = Default::default();
+        let model = TinyDecoder::<B>::new(4, &device).set_trainable_layers(&LayerSet::new([1], 4).unwrap()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let config = TrainConfig { epochs: 2, ..TrainConfig::default() };
+        let result = train_data_parallel(model, &Sequences(samples), &config, &[device, device], dir.path(), false, |_| {});
+        send.send(result.err().map(|e| e.to_string())).unwrap();
+    });
+    let error = receive.recv_timeout(std::time::Duration::from_secs(120)).expect("the replicas stop instead of waiting for each other");
+    let error = error.expect("the run fails");
+    println!("{error}");
+    assert!(error.contains("panicked") && error.contains("Index 999"), "the failing replica's own error: {error}");
+}

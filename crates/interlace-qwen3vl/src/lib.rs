@@ -21,6 +21,7 @@ mod error;
 pub mod generate;
 mod input;
 pub mod linear;
+pub mod llava;
 pub mod loader;
 pub mod model;
 pub mod norm;

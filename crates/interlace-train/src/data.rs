@@ -4,132 +4,83 @@
 //! "system", "value": "..."}]}` in a JSON array or a JSONL file. User turns place the record's
 //! images at their `<image>` placeholders, as the official Qwen-VL fine-tuning
 //! (`_build_messages`) does.
+//!
+//! The record types and the streaming file reader live in [`interlace_qwen3vl::llava`] (shared
+//! with calibration) and are re-exported here. Records stay on disk: every record is parsed
+//! once when the data set is opened, so malformed ones are reported up front as [`Skipped`],
+//! and parsed again when its example is built.
 
 use std::path::{Path, PathBuf};
 
-use interlace_qwen3vl::processor::{ChatMessage, ContentPart, Qwen3VlProcessor, Role};
+use interlace_qwen3vl::llava::{LlavaError, RecordFile};
+use interlace_qwen3vl::processor::Qwen3VlProcessor;
 use interlace_qwen3vl::Qwen3VlInput;
-use serde::Deserialize;
 
 use crate::labels::{assistant_labels, supervised_tokens, TurnMarkers};
 use crate::TrainError;
 
-/// One or several image paths.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(untagged)]
-pub enum Images {
-    /// A single path.
-    One(String),
-    /// Several paths, in placeholder order.
-    Many(Vec<String>),
+pub use interlace_qwen3vl::llava::{ConversationRecord, Images, Skipped, Turn};
+
+/// The usable records of a data file. Only their positions are in memory; each record is read
+/// from disk when asked for, so FineVision-size files do not have to fit in memory.
+#[derive(Debug)]
+pub struct ConversationRecords {
+    file: RecordFile,
+    /// Indices in `file` of the records that parsed.
+    usable: Vec<usize>,
 }
 
-/// One turn of a record.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-pub struct Turn {
-    /// `human`, `gpt` or `system` (also `user` / `assistant`).
-    pub from: String,
-    /// The text, with `<image>` placeholders in user turns.
-    pub value: String,
-}
-
-/// One conversation record.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-pub struct ConversationRecord {
-    /// Image paths, relative to the data file (or the image root).
-    #[serde(default)]
-    pub image: Option<Images>,
-    /// The turns.
-    pub conversations: Vec<Turn>,
-}
-
-/// A record that could not be used, with where it was.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Skipped {
-    /// 1-based line (JSONL) or element (JSON array) number.
-    pub line: usize,
-    /// Why.
-    pub reason: String,
-}
-
-impl ConversationRecord {
-    /// The image paths, resolved against `image_dir`.
-    pub fn image_paths(&self, image_dir: &Path) -> Vec<PathBuf> {
-        let names = match &self.image {
-            None => Vec::new(),
-            Some(Images::One(name)) => vec![name.clone()],
-            Some(Images::Many(names)) => names.clone(),
-        };
-        names.into_iter().map(|n| image_dir.join(n)).collect()
+impl ConversationRecords {
+    /// Number of usable records.
+    pub fn len(&self) -> usize {
+        self.usable.len()
     }
 
-    /// The whole conversation as chat messages: images at their `<image>` placeholders in user
-    /// turns (text segments trimmed), assistant turns as plain text.
-    pub fn to_messages(&self, image_dir: &Path) -> Result<Vec<ChatMessage>, String> {
-        let mut images = self.image_paths(image_dir).into_iter();
-        let mut messages = Vec::new();
-        for turn in &self.conversations {
-            let role = match turn.from.as_str() {
-                "human" | "user" => Role::User,
-                "gpt" | "assistant" => Role::Assistant,
-                "system" => Role::System,
-                other => return Err(format!("unknown speaker `{other}` (expected human, gpt or system)")),
-            };
-            let content = if role == Role::User { user_content(&turn.value, &mut images)? } else { vec![ContentPart::text(turn.value.clone())] };
-            messages.push(ChatMessage::new(role, content));
-        }
-        let unused = images.count();
-        if unused > 0 {
-            return Err(format!("{unused} image(s) have no <image> placeholder"));
-        }
-        if !messages.iter().any(|m| m.role == Role::Assistant) {
-            return Err("no assistant turn to learn from".into());
-        }
-        Ok(messages)
+    /// True when no record is usable.
+    pub fn is_empty(&self) -> bool {
+        self.usable.is_empty()
+    }
+
+    /// 1-based line (JSONL) or element (JSON array) number of record `index`.
+    pub fn line_of(&self, index: usize) -> usize {
+        position(&self.file, self.usable[index])
+    }
+
+    /// Record `index` (`< len()`), read from disk. It parsed when the file was opened, so an
+    /// error here means the file changed or could not be read.
+    pub fn get(&self, index: usize) -> Result<ConversationRecord, TrainError> {
+        self.file.record(self.usable[index]).map_err(data_error)
     }
 }
 
-fn user_content(text: &str, images: &mut impl Iterator<Item = PathBuf>) -> Result<Vec<ContentPart>, String> {
-    let mut content = Vec::new();
-    for (k, segment) in text.split("<image>").enumerate() {
-        if k > 0 {
-            let image = images.next().ok_or("more <image> placeholders than images")?;
-            content.push(ContentPart::image_path(image));
-        }
-        if !segment.trim().is_empty() {
-            content.push(ContentPart::text(segment.trim().to_string()));
-        }
-    }
-    Ok(content)
-}
-
-/// Reads a JSON array or JSONL file of records. Unparseable records are returned as
-/// [`Skipped`] with their line number instead of failing the whole file.
-pub fn read_records(path: &Path) -> Result<(Vec<(usize, ConversationRecord)>, Vec<Skipped>), TrainError> {
-    let text = std::fs::read_to_string(path).map_err(|e| TrainError::Data(format!("cannot read {}: {e}", path.display())))?;
-    let mut records = Vec::new();
-    let mut skipped = Vec::new();
-    if text.trim_start().starts_with('[') {
-        let values: Vec<serde_json::Value> =
-            serde_json::from_str(&text).map_err(|e| TrainError::Data(format!("{} is not a JSON array of records: {e}", path.display())))?;
-        for (i, value) in values.into_iter().enumerate() {
-            match serde_json::from_value(value) {
-                Ok(record) => records.push((i + 1, record)),
-                Err(e) => skipped.push(Skipped { line: i + 1, reason: format!("malformed record: {e}") }),
-            }
-        }
+/// Where a record is, for messages: JSONL by line, a JSON array by element number.
+fn position(file: &RecordFile, index: usize) -> usize {
+    if file.is_array() {
+        index + 1
     } else {
-        for (i, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            match serde_json::from_str(line) {
-                Ok(record) => records.push((i + 1, record)),
-                Err(e) => skipped.push(Skipped { line: i + 1, reason: format!("malformed record: {e}") }),
-            }
+        file.line_of(index)
+    }
+}
+
+fn data_error(error: LlavaError) -> TrainError {
+    TrainError::Data(error.to_string())
+}
+
+/// Opens a JSON array or JSONL file of records and parses each record once to check it.
+/// Unparseable records are returned as [`Skipped`] with their line number instead of failing
+/// the whole file; the records themselves are not kept in memory.
+pub fn read_records(path: &Path) -> Result<(ConversationRecords, Vec<Skipped>), TrainError> {
+    let file = RecordFile::open(path).map_err(data_error)?;
+    let mut usable = Vec::new();
+    let mut skipped = Vec::new();
+    for index in 0..file.len() {
+        match file.record(index) {
+            Ok(_) => usable.push(index),
+            Err(LlavaError::Record { reason, .. }) => skipped.push(Skipped { line: position(&file, index), reason }),
+            Err(error) => return Err(data_error(error)),
         }
     }
-    Ok((records, skipped))
+    Ok((ConversationRecords { file, usable }, skipped))
 }
 
 /// A model input with its labels.
@@ -162,10 +113,11 @@ pub trait ExampleSource {
     fn example(&self, index: usize) -> Result<TrainingExample<Self::Input>, TrainError>;
 }
 
-/// Conversation records turned into Qwen3-VL training examples on demand (images are decoded
-/// when a step needs them, so memory does not grow with the dataset).
+/// Conversation records turned into Qwen3-VL training examples on demand (records are read
+/// and images decoded when a step needs them, so memory does not grow with the dataset).
+/// `Send + Sync`: data-parallel training shares one dataset between its replicas.
 pub struct ConversationDataset {
-    records: Vec<(usize, ConversationRecord)>,
+    records: ConversationRecords,
     image_dir: PathBuf,
     processor: Qwen3VlProcessor,
     markers: TurnMarkers,
@@ -196,7 +148,7 @@ impl ConversationDataset {
 
     /// Source line of example `index` (for messages).
     pub fn line_of(&self, index: usize) -> usize {
-        self.records[index].0
+        self.records.line_of(index)
     }
 }
 
@@ -208,8 +160,9 @@ impl ExampleSource for ConversationDataset {
     }
 
     fn example(&self, index: usize) -> Result<TrainingExample<Qwen3VlInput>, TrainError> {
-        let (line, record) = &self.records[index];
+        let line = self.records.line_of(index);
         let at = |reason: String| TrainError::Data(format!("record at line {line}: {reason}"));
+        let record = self.records.get(index)?;
         let messages = record.to_messages(&self.image_dir).map_err(at)?;
         let processed = self.processor.process(&messages, false).map_err(|e| at(e.to_string()))?;
         let mut labels = assistant_labels(&processed.input_ids, &self.markers);
@@ -235,44 +188,33 @@ impl ExampleSource for ConversationDataset {
 mod tests {
     use super::*;
 
-    fn record(json: &str) -> ConversationRecord {
-        serde_json::from_str(json).unwrap()
-    }
-
-    #[test]
-    fn images_go_to_their_placeholders() {
-        let r = record(r#"{"image": ["a.png", "b.png"], "conversations": [
-            {"from": "human", "value": "<image>\nFirst <image> second"}, {"from": "gpt", "value": "ok"}]}"#);
-        let messages = r.to_messages(Path::new("/d")).unwrap();
-        let parts = &messages[0].content;
-        assert_eq!(parts.len(), 4);
-        assert_eq!(parts[0], ContentPart::image_path("/d/a.png"));
-        assert_eq!(parts[1], ContentPart::text("First"));
-        assert_eq!(parts[2], ContentPart::image_path("/d/b.png"));
-        assert_eq!(parts[3], ContentPart::text("second"));
-        assert_eq!(messages[1].role, Role::Assistant);
-    }
-
-    #[test]
-    fn placeholder_mismatches_and_unknown_speakers_are_errors() {
-        let extra = record(r#"{"image": "a.png", "conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "ok"}]}"#);
-        assert!(extra.to_messages(Path::new(".")).unwrap_err().contains("no <image> placeholder"));
-        let missing = record(r#"{"conversations": [{"from": "human", "value": "<image>"}, {"from": "gpt", "value": "ok"}]}"#);
-        assert!(missing.to_messages(Path::new(".")).unwrap_err().contains("more <image>"));
-        let who = record(r#"{"conversations": [{"from": "bot", "value": "x"}]}"#);
-        assert!(who.to_messages(Path::new(".")).unwrap_err().contains("`bot`"));
-    }
-
     #[test]
     fn jsonl_reports_malformed_lines() {
-        let dir = std::env::temp_dir().join(format!("interlace-data-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("d.jsonl");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.jsonl");
         std::fs::write(&path, "{\"conversations\": []}\nnot json\n\n{\"conversations\": [{\"from\": \"gpt\", \"value\": \"x\"}]}\n").unwrap();
         let (records, skipped) = read_records(&path).unwrap();
-        assert_eq!(records.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1, 4]);
+        assert_eq!((0..records.len()).map(|i| records.line_of(i)).collect::<Vec<_>>(), vec![1, 4]);
+        assert_eq!(records.get(1).unwrap().conversations[0].value, "x");
         assert_eq!(skipped.len(), 1);
         assert_eq!(skipped[0].line, 2);
-        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn json_arrays_are_numbered_by_element() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.json");
+        std::fs::write(&path, "[\n  {\"conversations\": 1},\n  {\"conversations\": [{\"from\": \"gpt\", \"value\": \"x\"}]}\n]").unwrap();
+        let (records, skipped) = read_records(&path).unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(records.line_of(0), 2);
+        assert_eq!(skipped, vec![Skipped { line: 1, reason: skipped[0].reason.clone() }]);
+        assert!(skipped[0].reason.starts_with("malformed record"), "{skipped:?}");
+    }
+
+    #[test]
+    fn the_dataset_can_be_shared_by_replicas() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<ConversationDataset>();
     }
 }

@@ -9,7 +9,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
 
 use burn::module::AutodiffModule;
-use burn::optim::{GradientsAccumulator, GradientsParams, Optimizer};
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{AdamW, GradientsAccumulator, GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
 use interlace_core::LayerwiseForward;
 use rand::seq::SliceRandom;
@@ -249,20 +250,24 @@ where
             .collect();
         let leader = Replica { rank: 0, world, device: devices[0].clone() };
         let result = run_replica(model.fork(&devices[0]), data, config, run_dir, resume, &leader, &mut on_step);
-        let mut peer_error = None;
+        let mut errors: Vec<TrainError> = result.as_ref().err().map(|_| Vec::new()).unwrap_or_default();
         for (rank, peer) in peers.into_iter().enumerate() {
             let outcome = peer.join().unwrap_or_else(|_| Err(TrainError::Collective(format!("replica {} panicked", rank + 1))));
-            if let Err(error) = outcome {
-                peer_error.get_or_insert(error);
-            }
+            errors.extend(outcome.err());
         }
-        // The leader's own error explains more than a peer's "another replica stopped".
-        match (result, peer_error) {
-            (Err(error), _) => Err(error),
-            (Ok(_), Some(error)) => Err(error),
-            (Ok(done), None) => Ok(done),
+        match result {
+            Ok(done) if errors.is_empty() => Ok(done),
+            Ok(_) => Err(root_cause(errors)),
+            Err(error) => Err(root_cause(std::iter::once(error).chain(errors).collect())),
         }
     })
+}
+
+/// The error that explains a failed data-parallel step: the replica's own failure rather than
+/// another's "a replica stopped".
+fn root_cause(errors: Vec<TrainError>) -> TrainError {
+    let first_real = errors.iter().position(|e| !matches!(e, TrainError::Collective(_))).unwrap_or(0);
+    errors.into_iter().nth(first_real).expect("at least one error")
 }
 
 /// Forces lazily initialised parameters to take their values.
@@ -317,36 +322,14 @@ where
     let total_steps = config.total_steps(data.len(), replica.world);
     let schedule = CosineWithWarmup::with_ratio(config.lr, total_steps, config.warmup_ratio);
     let checkpoints = run_dir.join("checkpoints");
-    let mut optimizer = pytorch_adamw(config.weight_decay).init::<B, M>();
-    let mut model = model;
-    let mut start = 0;
-    let mut resumed_from = None;
-    if resume {
-        if let Some(&step) = checkpoint::list(&checkpoints).last() {
-            let loaded = checkpoint::load::<_, B>(&checkpoints, step, &replica.device)?;
-            if loaded.state.total_steps != total_steps || loaded.state.seed != config.seed {
-                return Err(TrainError::Config(format!(
-                    "checkpoint {} was made for {} steps with seed {}, this run has {total_steps} steps and seed {}",
-                    step, loaded.state.total_steps, loaded.state.seed, config.seed
-                )));
-            }
-            let (restored, unmatched) = replace_tensors(model, loaded.trainable);
-            if !unmatched.is_empty() {
-                return Err(TrainError::Checkpoint(format!("checkpoint tensors match no trainable parameter: {unmatched:?}")));
-            }
-            model = restored;
-            optimizer = optimizer.load_record(loaded.optimizer);
-            start = step;
-            resumed_from = Some(step);
-        }
+    let opened = open_run(model, config, &checkpoints, run_dir, resume, replica, total_steps);
+    // Every replica must start, or none: one that stopped here would leave the others waiting
+    // in the first all-reduce.
+    let failed = replica.sum_values::<B::InnerBackend>(&[opened.is_err() as u8 as f64])?;
+    let OpenedRun { mut model, mut optimizer, start, resumed_from, mut log } = opened?;
+    if failed[0] > 0.0 {
+        return Err(TrainError::Collective("another replica could not start (its error is reported too)".into()));
     }
-    let mut log = match replica.is_leader() {
-        true => {
-            std::fs::create_dir_all(run_dir).map_err(|e| TrainError::Checkpoint(format!("{}: {e}", run_dir.display())))?;
-            Some(open_log(&run_dir.join("log.jsonl"), start)?)
-        }
-        false => None,
-    };
     let mut report = TrainReport { steps: start, total_steps, final_loss: f64::NAN, resumed_from, stopped_early: false };
     // A leader that failed to write keeps going for one more exchange to tell its peers, so
     // none of them waits forever in an all-reduce.
@@ -373,7 +356,7 @@ where
             return Err(TrainError::Data(format!("optimizer step {} has no usable example: {skipped:?}", step + 1)));
         }
         let local = catch_unwind(AssertUnwindSafe(|| accumulate_step::<B, M, S>(&model, &examples, tokens, config.backward())))
-            .unwrap_or_else(|panic| Err(TrainError::Collective(format!("replica {} panicked: {}", replica.rank, panic_message(&panic)))));
+            .unwrap_or_else(|panic| Err(TrainError::Model(format!("the forward or backward pass panicked: {}", panic_message(&*panic)).into())));
         let (grads, loss, input_tokens, failure) = match local {
             Ok((grads, loss, input_tokens)) => (Some(grads), loss, input_tokens, None),
             Err(error) => (None, 0.0, 0, Some(error)),
@@ -420,6 +403,54 @@ where
         Some(error) => Err(error),
         None => Ok((model, report)),
     }
+}
+
+/// A replica ready for its first step: the (restored) model and optimizer, where to start and,
+/// on the leader, the open log.
+struct OpenedRun<M, O> {
+    model: M,
+    optimizer: O,
+    start: usize,
+    resumed_from: Option<usize>,
+    log: Option<std::fs::File>,
+}
+
+fn open_run<B, M>(
+    model: M,
+    config: &TrainConfig,
+    checkpoints: &Path,
+    run_dir: &Path,
+    resume: bool,
+    replica: &Replica<B::Device>,
+    total_steps: usize,
+) -> Result<OpenedRun<M, OptimizerAdaptor<AdamW, M, B>>, TrainError>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+{
+    let mut opened = OpenedRun { model, optimizer: pytorch_adamw(config.weight_decay).init::<B, M>(), start: 0, resumed_from: None, log: None };
+    if let Some(&step) = checkpoint::list(checkpoints).last().filter(|_| resume) {
+        let loaded = checkpoint::load::<_, B>(checkpoints, step, &replica.device)?;
+        if loaded.state.total_steps != total_steps || loaded.state.seed != config.seed {
+            return Err(TrainError::Config(format!(
+                "checkpoint {} was made for {} steps with seed {}, this run has {total_steps} steps and seed {}",
+                step, loaded.state.total_steps, loaded.state.seed, config.seed
+            )));
+        }
+        let (restored, unmatched) = replace_tensors(opened.model, loaded.trainable);
+        if !unmatched.is_empty() {
+            return Err(TrainError::Checkpoint(format!("checkpoint tensors match no trainable parameter: {unmatched:?}")));
+        }
+        opened.model = restored;
+        opened.optimizer = opened.optimizer.load_record(loaded.optimizer);
+        opened.start = step;
+        opened.resumed_from = Some(step);
+    }
+    if replica.is_leader() {
+        std::fs::create_dir_all(run_dir).map_err(|e| TrainError::Checkpoint(format!("{}: {e}", run_dir.display())))?;
+        opened.log = Some(open_log(&run_dir.join("log.jsonl"), opened.start)?);
+    }
+    Ok(opened)
 }
 
 /// The leader's bookkeeping after a step: the log line and, when due, a checkpoint.
