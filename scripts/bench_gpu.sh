@@ -46,10 +46,12 @@ measure() {
 common=(--preset "$PRESET" --iters "$ITERS" --warmup 1)
 measure interlace_calibration "$BIN" bench "${common[@]}" --tokens "$CALIB_TOKENS" --no-train --backend cuda --dtype bf16
 LAYERS=$("$PYTHON" -c "import json;print(json.load(open('$OUT/interlace_calibration.json'))['layers'])" 2>/dev/null || echo 36)
+measure interlace_image_calibration "$BIN" bench "${common[@]}" --tokens "$CALIB_TOKENS" --image-side 448 --no-train --backend cuda --dtype bf16
 measure interlace_pruned_prefill "$BIN" bench "${common[@]}" --tokens "$CALIB_TOKENS" --no-train --layers $((LAYERS - DROP)) --backend cuda --dtype bf16
 measure interlace_train "$BIN" bench "${common[@]}" --tokens "$TRAIN_TOKENS" --drop "$DROP" --only-train --activation-checkpointing --backend cuda --dtype bf16
 if [ "${SKIP_TORCH:-0}" != 1 ]; then
     measure torch_calibration "$PYTHON" "$HERE/bench_pytorch.py" "${common[@]}" --tokens "$CALIB_TOKENS" --no-train
+    measure torch_image_calibration "$PYTHON" "$HERE/bench_pytorch.py" "${common[@]}" --tokens "$CALIB_TOKENS" --image-side 448 --no-train
     measure torch_train "$PYTHON" "$HERE/bench_pytorch.py" "${common[@]}" --tokens "$TRAIN_TOKENS" --drop "$DROP" --only-train --activation-checkpointing
 fi
 
@@ -70,7 +72,9 @@ def load(name):
     except (OSError, ValueError, IndexError):
         return None
 
-r = {n: load(n) for n in ["interlace_calibration", "interlace_pruned_prefill", "interlace_train", "torch_calibration", "torch_train"]}
+names = ["interlace_calibration", "interlace_image_calibration", "interlace_pruned_prefill", "interlace_train",
+         "torch_calibration", "torch_image_calibration", "torch_train"]
+r = {n: load(n) for n in names}
 rows = []
 
 def ratio(label, ours, theirs, key, higher_is_better=True):
@@ -80,6 +84,7 @@ def ratio(label, ours, theirs, key, higher_is_better=True):
 
 ratio("forward tokens/s (interlace / torch)", "interlace_calibration", "torch_calibration", "forward_tokens_per_s")
 ratio("calibration tokens/s (interlace / torch one pass)", "interlace_calibration", "torch_calibration", "calibration_tokens_per_s")
+ratio("image+text calibration tokens/s (interlace / torch)", "interlace_image_calibration", "torch_image_calibration", "calibration_tokens_per_s")
 ratio("training tokens/s (interlace / torch)", "interlace_train", "torch_train", "train_tokens_per_s")
 ratio("training peak GPU MiB (interlace / torch)", "interlace_train", "torch_train", "peak_gpu_mib")
 ratio("pruned prefill speed-up (pruned / full, interlace)", "interlace_pruned_prefill", "interlace_calibration", "forward_tokens_per_s")

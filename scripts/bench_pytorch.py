@@ -12,7 +12,7 @@ same shapes, printed as one JSON object with the same keys.
 
 Random weights (no download). Needs torch and transformers >= 4.57 (Qwen3-VL).
 
-Usage: python3 scripts/bench_pytorch.py --preset 8B --tokens 2048 [--no-train | --only-train]
+Usage: python3 scripts/bench_pytorch.py --preset 8B --tokens 2048 [--image-side 448] [--no-train | --only-train]
        [--activation-checkpointing] [--device cuda] [--dtype bfloat16] [--layers N]
 """
 
@@ -79,9 +79,27 @@ def token_ids(n: int, vocab: int, device: str) -> torch.Tensor:
     return torch.tensor([[(i * 7919 % 150_000) % vocab for i in range(n)]], device=device)
 
 
+def model_inputs(config: Qwen3VLConfig, n: int, image_side: int | None, device: str, dtype: torch.dtype) -> dict:
+    """Text ids, or one square image at the start and text after it, as `interlace bench --image-side`."""
+    vocab = config.text_config.vocab_size
+    if not image_side:
+        return {"input_ids": token_ids(n, vocab, device)}
+    v = config.vision_config
+    grid = image_side // v.patch_size
+    image_tokens = grid * grid // (v.spatial_merge_size ** 2)
+    text = token_ids(n - image_tokens - 2, vocab, device)[0].tolist()
+    ids = [config.vision_start_token_id] + [config.image_token_id] * image_tokens + [config.vision_end_token_id] + text
+    patch_dim = v.in_channels * v.temporal_patch_size * v.patch_size ** 2
+    pixels = torch.tensor([(i * 7919 % 2001) / 1000.0 - 1.0 for i in range(grid * grid * patch_dim)], device=device, dtype=dtype)
+    return {"input_ids": torch.tensor([ids], device=device), "pixel_values": pixels.reshape(grid * grid, patch_dim),
+            "image_grid_thw": torch.tensor([[1, grid, grid]], device=device),
+            # transformers >= 5 wants the token types for M-RoPE (1: image); older versions ignore it.
+            "mm_token_type_ids": torch.tensor([[int(t == config.image_token_id) for t in ids]], device=device)}
+
+
 @torch.no_grad()
-def calibration_pass(model, ids: torch.Tensor, packs=(1, 2, 3)) -> torch.Tensor:
-    states = model(input_ids=ids, output_hidden_states=True).hidden_states
+def calibration_pass(model, inputs: dict, packs=(1, 2, 3)) -> torch.Tensor:
+    states = model(**inputs, output_hidden_states=True).hidden_states
     sims = [F.cosine_similarity(states[i].float(), states[i + k].float(), dim=-1).mean() for k in packs for i in range(len(states) - k)]
     return torch.stack(sims).cpu()  # one host transfer per sample
 
@@ -114,12 +132,12 @@ def train_step_seconds(args, config, device: str, dtype: torch.dtype) -> dict:
     if args.activation_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     optimizer = torch.optim.AdamW(params, lr=1e-5, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
-    ids = token_ids(args.tokens, config.text_config.vocab_size, device)
+    inputs = model_inputs(config, args.tokens, args.image_side, device, dtype)
     autocast = torch.autocast(device_type=device.split(":")[0], dtype=dtype, enabled=dtype != torch.float32)
 
     def step():
         with autocast:
-            loss = model(input_ids=ids, labels=ids).loss
+            loss = model(**inputs, labels=inputs["input_ids"]).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
@@ -141,6 +159,7 @@ def main() -> None:
     parser.add_argument("--preset", default="8B", choices=sorted(PRESETS) + [p.lower() for p in PRESETS])
     parser.add_argument("--layers", type=int)
     parser.add_argument("--tokens", type=int, default=2048)
+    parser.add_argument("--image-side", type=int, help="one square image of this many pixels a side (multiple of 32)")
     parser.add_argument("--drop", type=int, default=5)
     parser.add_argument("--trainable", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
@@ -155,13 +174,13 @@ def main() -> None:
     dtype = getattr(torch, args.dtype)
     config = config_for(args.preset, args.layers)
     report = {"implementation": f"pytorch {torch.__version__} + transformers", "preset": args.preset, "layers": config.text_config.num_hidden_layers,
-              "tokens": args.tokens, "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else args.device, "dtype": args.dtype}
+              "tokens": args.tokens, "image_side": args.image_side, "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else args.device, "dtype": args.dtype}
     if not args.only_train:
         model = build(config, args.device, dtype)
-        ids = token_ids(args.tokens, config.text_config.vocab_size, args.device)
+        inputs = model_inputs(config, args.tokens, args.image_side, args.device, dtype)
         with torch.no_grad():
-            forward = timed(args.device, args.warmup, args.iters, lambda: model(input_ids=ids).logits[0, 0, 0].item())
-        calibration = timed(args.device, args.warmup, args.iters, lambda: calibration_pass(model, ids))
+            forward = timed(args.device, args.warmup, args.iters, lambda: model(**inputs).logits[0, 0, 0].item())
+        calibration = timed(args.device, args.warmup, args.iters, lambda: calibration_pass(model, inputs))
         report.update(forward_seconds=forward, forward_tokens_per_s=args.tokens / forward,
                       calibration_seconds=calibration, calibration_tokens_per_s=args.tokens / calibration)
         del model

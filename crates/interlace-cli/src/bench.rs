@@ -28,9 +28,13 @@ pub struct BenchArgs {
     /// Override the number of text layers (e.g. 2 for a quick CPU smoke run).
     #[arg(long)]
     layers: Option<usize>,
-    /// Text tokens per sequence.
+    /// Tokens per sequence (image tokens included).
     #[arg(long, default_value_t = 2048)]
     tokens: usize,
+    /// Put one square image of this many pixels a side (a multiple of 32) at the start of
+    /// the sequence, for image+text measurements: 448 gives 196 image tokens.
+    #[arg(long)]
+    image_side: Option<usize>,
     /// Layers dropped before the training-step measurement (the paper's 15% of 36: 5).
     #[arg(long, default_value_t = 5)]
     drop: usize,
@@ -74,21 +78,27 @@ pub fn run(args: BenchArgs) -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-fn tokens_input(config: &Qwen3VlConfig, n: usize) -> Qwen3VlInput {
+fn tokens_input(config: &Qwen3VlConfig, n: usize, image_side: Option<usize>) -> Result<Qwen3VlInput, Box<dyn Error>> {
     // Ordinary text ids (no image pads), spread over the vocabulary.
-    Qwen3VlInput::text((0..n).map(|i| (i * 7919 % 150_000) as u32).collect())
-        .tap_vocab(config.text.vocab_size)
-}
-
-trait TapVocab {
-    fn tap_vocab(self, vocab: usize) -> Self;
-}
-
-impl TapVocab for Qwen3VlInput {
-    fn tap_vocab(mut self, vocab: usize) -> Self {
-        self.input_ids.iter_mut().for_each(|id| *id %= vocab as u32);
-        self
+    let text = |count: usize| (0..count).map(|i| (i * 7919 % 150_000 % config.text.vocab_size) as u32);
+    let Some(side) = image_side else { return Ok(Qwen3VlInput::text(text(n).collect())) };
+    let merge = config.vision.patch_size * config.vision.spatial_merge_size;
+    if side == 0 || side % merge != 0 {
+        return Err(format!("--image-side {side} must be a positive multiple of {merge}").into());
     }
+    let grid = side / config.vision.patch_size;
+    let image_tokens = grid * grid / (config.vision.spatial_merge_size * config.vision.spatial_merge_size);
+    if image_tokens + 2 > n {
+        return Err(format!("an image of {side} pixels a side takes {} tokens, more than --tokens {n}", image_tokens + 2).into());
+    }
+    let mut ids = vec![config.vision_start_token_id];
+    ids.extend(std::iter::repeat_n(config.image_token_id, image_tokens));
+    ids.push(config.vision_end_token_id);
+    ids.extend(text(n - ids.len()));
+    // Pixel values as the processor leaves them (normalised to about [-1, 1]); the content
+    // does not matter for speed.
+    let pixel_values = (0..grid * grid * config.vision.patch_dim()).map(|i| ((i * 7919 % 2001) as f32 / 1000.0) - 1.0).collect();
+    Ok(Qwen3VlInput { input_ids: ids, pixel_values, image_grid_thw: vec![[1, grid, grid]] })
 }
 
 fn timed(warmup: usize, iters: usize, mut f: impl FnMut() -> Result<(), Box<dyn Error>>) -> Result<f64, Box<dyn Error>> {
@@ -104,9 +114,9 @@ fn timed(warmup: usize, iters: usize, mut f: impl FnMut() -> Result<(), Box<dyn 
 
 fn measure<B: Backend>(args: &BenchArgs, config: &Qwen3VlConfig, device: &B::Device) -> Result<serde_json::Value, Box<dyn Error>> {
     let dtype = args.dtype.dtype();
-    let input = tokens_input(config, args.tokens);
+    let input = tokens_input(config, args.tokens, args.image_side)?;
     let mut report = serde_json::json!({
-        "preset": args.preset, "layers": config.text.num_hidden_layers, "tokens": args.tokens,
+        "preset": args.preset, "layers": config.text.num_hidden_layers, "tokens": args.tokens, "image_side": args.image_side,
         "backend": format!("{:?}", args.backend), "dtype": format!("{dtype:?}"),
     });
     if !args.only_train {

@@ -6,6 +6,7 @@ use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::Tensor;
 use burn::tensor::backend::AutodiffBackend;
 use std::ops::Range;
+use std::sync::Mutex;
 
 use burn::tensor::ElementConversion;
 use interlace_core::LayerwiseForward;
@@ -45,6 +46,31 @@ where
     M: LayerwiseForward<B> + AutodiffModule<B>,
     M::Error: std::error::Error + Send + Sync + 'static,
 {
+    let (grads, losses) = {
+        // burn 0.21's autodiff keeps every graph in one process-wide registry, and a
+        // backward pass on one thread can free steps of a graph another thread is building,
+        // silently losing a gradient (tracel-ai/burn#5573; here: ~1 in 4 test runs with two
+        // trainings in one process gave different weights, 0 in 15 with this lock). Graph
+        // building and backward passes are therefore serialised; on a GPU they only enqueue
+        // kernels, so data-parallel replicas still compute at the same time.
+        let _autodiff = AUTODIFF.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        graph_gradients(model, example, weight, backward)?
+    };
+    // Reading the loss waits for the device: done outside the lock.
+    let value = losses.into_iter().map(|loss| loss.into_scalar().elem::<f64>()).sum();
+    Ok((grads, value))
+}
+
+/// See [`example_gradients`].
+static AUTODIFF: Mutex<()> = Mutex::new(());
+
+/// The gradients and the (weighted) loss tensors whose sum is the example's loss.
+fn graph_gradients<B, M>(model: &M, example: &TrainingExample<M::Input>, weight: f64, backward: Backward) -> Result<(GradientsParams, Vec<Tensor<B::InnerBackend, 1>>), TrainError>
+where
+    B: AutodiffBackend,
+    M: LayerwiseForward<B> + AutodiffModule<B>,
+    M::Error: std::error::Error + Send + Sync + 'static,
+{
     let supervised = SupervisedTargets::of(&example.labels)?;
     // The weighted mean over supervised tokens, as a sum scaled once.
     let scale = weight / supervised.len() as f64;
@@ -57,8 +83,8 @@ where
         hidden = model.layer(index, hidden, &context);
     }
     let loss = head_loss_sum(model, hidden, &supervised, 0..supervised.len())? * scale;
-    let value = loss.clone().into_scalar().elem::<f64>();
-    Ok((GradientsParams::from_grads(loss.backward(), model), value))
+    let value = loss.clone().inner();
+    Ok((GradientsParams::from_grads(loss.backward(), model), vec![value]))
 }
 
 fn model_error<E: std::error::Error + Send + Sync + 'static>(error: E) -> TrainError {
@@ -98,7 +124,7 @@ fn recomputed_gradients<B, M>(
     supervised: &SupervisedTargets,
     scale: f64,
     head_chunk_rows: usize,
-) -> Result<(GradientsParams, f64), TrainError>
+) -> Result<(GradientsParams, Vec<Tensor<B::InnerBackend, 1>>), TrainError>
 where
     B: AutodiffBackend,
     M: LayerwiseForward<B> + AutodiffModule<B>,
@@ -116,12 +142,12 @@ where
     let (saved_inputs, top) = forward_keeping_layer_inputs(model, h0.detach(), &context);
     let top = top.require_grad();
     let mut accumulator = GradientsAccumulator::<M>::new();
-    let mut value = 0.0;
+    let mut losses = Vec::new();
     let mut upstream: Option<Tensor<B::InnerBackend, 3>> = None;
     for start in (0..supervised.len()).step_by(head_chunk_rows) {
         let range = start..(start + head_chunk_rows).min(supervised.len());
         let loss = head_loss_sum(model, top.clone(), supervised, range)? * scale;
-        value += loss.clone().into_scalar().elem::<f64>();
+        losses.push(loss.clone().inner());
         let grads = loss.backward();
         upstream = match (upstream, top.grad(&grads)) {
             (Some(sum), Some(part)) => Some(sum + part),
@@ -138,7 +164,7 @@ where
         upstream = input.grad(&grads);
         accumulator.accumulate(model, GradientsParams::from_grads(grads, model));
     }
-    Ok((accumulator.grads(), value))
+    Ok((accumulator.grads(), losses))
 }
 
 /// Runs the layers without keeping their graphs; returns, per layer, its input when the layer

@@ -250,7 +250,7 @@ where
             .collect();
         let leader = Replica { rank: 0, world, device: devices[0].clone() };
         let result = run_replica(model.fork(&devices[0]), data, config, run_dir, resume, &leader, &mut on_step);
-        let mut errors: Vec<TrainError> = result.as_ref().err().map(|_| Vec::new()).unwrap_or_default();
+        let mut errors: Vec<TrainError> = Vec::new();
         for (rank, peer) in peers.into_iter().enumerate() {
             let outcome = peer.join().unwrap_or_else(|_| Err(TrainError::Collective(format!("replica {} panicked", rank + 1))));
             errors.extend(outcome.err());
