@@ -70,7 +70,7 @@ pub fn run(args: BenchArgs) -> Result<(), Box<dyn Error>> {
     if let Some(layers) = args.layers {
         config.text.num_hidden_layers = layers;
     }
-    if args.drop + args.trainable > config.text.num_hidden_layers {
+    if !args.no_train && args.drop + args.trainable > config.text.num_hidden_layers {
         return Err(format!("--drop {} + --trainable {} exceed {} layers", args.drop, args.trainable, config.text.num_hidden_layers).into());
     }
     let report = with_backend!(args.backend, |B, device| measure::<B>(&args, &config, &device))?;
