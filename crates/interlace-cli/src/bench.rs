@@ -14,7 +14,7 @@ use clap::Args;
 use interlace_core::{DecoderStack, LayerSet};
 use interlace_qwen3vl::{Qwen3VlConfig, Qwen3VlForConditionalGeneration, Qwen3VlInput};
 use interlace_similarity::{CalibrationConfig, Calibrator};
-use interlace_train::{example_gradients, pytorch_adamw, Backward, TrainingExample};
+use interlace_train::{example_gradients, pytorch_adamw, TrainConfig, TrainingExample};
 
 use interlace_prune::{BackendKind, FloatKind};
 use interlace_prune::with_backend;
@@ -171,13 +171,11 @@ fn train_step<B: AutodiffBackend>(args: &BenchArgs, config: &Qwen3VlConfig, devi
         .or_else(|_| LayerSet::new(0..args.trainable, kept))?;
     let mut model = Some(model.cast_layers(&trainable, DType::F32).set_trainable_layers(&trainable)?);
     let mut optimizer = pytorch_adamw(0.0).init::<B, Qwen3VlForConditionalGeneration<B>>();
+    // The trainer's own choice, with its default head chunk size.
+    let backward = TrainConfig { activation_checkpointing: args.activation_checkpointing, ..TrainConfig::default() }.backward();
     let example = TrainingExample { input: input.clone(), labels: input.input_ids.iter().map(|&t| t as i64).collect() };
     timed(args.warmup, args.iters, || {
         let current = model.take().expect("model present between steps");
-        let backward = match args.activation_checkpointing {
-            true => Backward::Recompute { head_chunk_rows: 1024 },
-            false => Backward::KeepActivations,
-        };
         let (grads, _) = example_gradients(&current, &example, 1.0, backward)?;
         let next = optimizer.step(1e-5, current, grads);
         let _ = next.model.language_model.norm.weight.val().slice([0..1]).into_data();
