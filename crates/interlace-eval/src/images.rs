@@ -16,7 +16,8 @@ pub enum ImageData {
 }
 
 impl ImageData {
-    /// Decodes the image. The message names what failed, for the malformed-row report.
+    /// Decodes the image with Pillow's pixels and EXIF orientation ([`interlace_image`]). The
+    /// message names what failed, for the malformed-row report.
     pub fn load(&self) -> Result<DynamicImage, String> {
         match self {
             ImageData::Base64(text) => {
@@ -25,9 +26,9 @@ impl ImageData {
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(compact.as_bytes())
                     .map_err(|e| format!("image is not valid base64: {e}"))?;
-                image::load_from_memory(&bytes).map_err(|e| format!("cannot decode the base64 image: {e}"))
+                interlace_image::decode(&bytes).map_err(|e| format!("cannot decode the base64 image: {e}"))
             }
-            ImageData::Path(path) => image::open(path).map_err(|e| format!("cannot open image {}: {e}", path.display())),
+            ImageData::Path(path) => interlace_image::open(path).map_err(|e| format!("cannot open image: {e}")),
         }
     }
 }

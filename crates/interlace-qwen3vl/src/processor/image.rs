@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use image::{DynamicImage, ImageDecoder, ImageReader};
+use image::DynamicImage;
 
 use super::config::ImageProcessorConfig;
 use super::error::{ProcessorError, Result};
@@ -51,85 +51,37 @@ impl ProcessedImage {
     }
 }
 
-/// Opens and decodes an image file like transformers' `load_image`: decode, apply the EXIF
-/// orientation (`PIL.ImageOps.exif_transpose`); RGB conversion is done by [`to_rgb_planar`].
+/// Opens and decodes an image file like transformers' `load_image`, with exactly Pillow's
+/// pixels (libjpeg-turbo for JPEGs, see [`interlace_image`]) and the EXIF orientation applied
+/// (`PIL.ImageOps.exif_transpose`); RGB conversion is done by [`to_rgb_planar`].
 ///
-/// Every failure (missing file, unknown format, corrupt data) is reported as
+/// Every failure (missing file, unknown format, corrupt or truncated data) is reported as
 /// [`ProcessorError::ImageDecode`] naming the path.
 pub fn load_image(path: impl AsRef<Path>) -> Result<DynamicImage> {
     let path = path.as_ref();
-    let err = |reason: String| ProcessorError::ImageDecode {
+    interlace_image::open(path).map_err(|e| ProcessorError::ImageDecode {
         path: path.to_path_buf(),
-        reason,
-    };
-    let reader = ImageReader::open(path)
-        .map_err(|e| err(e.to_string()))?
-        .with_guessed_format()
-        .map_err(|e| err(e.to_string()))?;
-    let mut decoder = reader.into_decoder().map_err(|e| err(e.to_string()))?;
-    // A broken EXIF block is ignored, as PIL does.
-    let orientation = decoder
-        .orientation()
-        .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| err(e.to_string()))?;
-    img.apply_orientation(orientation);
-    Ok(img)
+        reason: match e {
+            // `open` names the file; the error variant already does.
+            interlace_image::DecodeError::File { source, .. } => source.to_string(),
+            other => other.to_string(),
+        },
+    })
 }
 
-/// Converts a decoded image to planar RGB8 like PIL's `convert("RGB")` on the mode PIL would
-/// have opened the file in:
-///
-/// * RGB8 → unchanged; RGBA8 → alpha **dropped** (not composited); L8 → replicated;
-///   LA8 → grey replicated, alpha dropped (palette images are already expanded by the decoder,
-///   which equals PIL's palette lookup).
-/// * 16-bit grey (PIL mode `I;16`) → values **clipped** to 255 (PIL `I16_RGB`), not scaled.
-/// * 16-bit RGB/RGBA/LA (PIL reads these with the `;16B` raw modes, keeping the high byte)
-///   → `v >> 8`.
-/// * float images → `image`'s `to_rgb8` (clamp and round; PIL has no exact equivalent).
+/// Converts a decoded image to planar RGB8 like Pillow's `convert("RGB")` on the mode Pillow
+/// would have opened the file in ([`interlace_image::to_rgb8`]: alpha dropped, not
+/// composited; grey replicated; 16-bit grey clipped to 255; other 16-bit modes keep the high
+/// byte).
 pub fn to_rgb_planar(img: &DynamicImage) -> RgbPlanar {
-    let (w, h) = (img.width() as usize, img.height() as usize);
+    let rgb = interlace_image::to_rgb8(img);
+    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
     let n = w * h;
     let mut data = vec![0u8; 3 * n];
-    let (r, rest) = data.split_at_mut(n);
-    let (g, b) = rest.split_at_mut(n);
-    fn fill<T: Copy>(
-        raw: &[T],
-        stride: usize,
-        grey: bool,
-        f: impl Fn(T) -> u8,
-        r: &mut [u8],
-        g: &mut [u8],
-        b: &mut [u8],
-    ) {
-        for (i, px) in raw.chunks_exact(stride).enumerate() {
-            if grey {
-                let v = f(px[0]);
-                r[i] = v;
-                g[i] = v;
-                b[i] = v;
-            } else {
-                r[i] = f(px[0]);
-                g[i] = f(px[1]);
-                b[i] = f(px[2]);
-            }
-        }
-    }
-    let id = |v: u8| v;
-    let hi = |v: u16| (v >> 8) as u8;
-    let clip = |v: u16| v.min(255) as u8;
-    match img {
-        DynamicImage::ImageLuma8(im) => fill(im.as_raw(), 1, true, id, r, g, b),
-        DynamicImage::ImageLumaA8(im) => fill(im.as_raw(), 2, true, id, r, g, b),
-        DynamicImage::ImageRgb8(im) => fill(im.as_raw(), 3, false, id, r, g, b),
-        DynamicImage::ImageRgba8(im) => fill(im.as_raw(), 4, false, id, r, g, b),
-        DynamicImage::ImageLuma16(im) => fill(im.as_raw(), 1, true, clip, r, g, b),
-        DynamicImage::ImageLumaA16(im) => fill(im.as_raw(), 2, true, hi, r, g, b),
-        DynamicImage::ImageRgb16(im) => fill(im.as_raw(), 3, false, hi, r, g, b),
-        DynamicImage::ImageRgba16(im) => fill(im.as_raw(), 4, false, hi, r, g, b),
-        other => {
-            let im = other.to_rgb8();
-            fill(im.as_raw(), 3, false, id, r, g, b)
-        }
+    for (i, px) in rgb.as_raw().chunks_exact(3).enumerate() {
+        data[i] = px[0];
+        data[n + i] = px[1];
+        data[2 * n + i] = px[2];
     }
     RgbPlanar {
         height: h,
