@@ -26,6 +26,19 @@ pub struct VisionOutput<B: Backend> {
     pub deepstack: Vec<Tensor<B, 2>>,
 }
 
+/// An intermediate result of the vision tower, handed to the inspector of
+/// [`VisionModel::forward_inspected`] (the tensors transformers' `visual.patch_embed`,
+/// interpolated `pos_embed` and `visual.blocks[b]` produce).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VisionStage {
+    /// Output of the patch embedding `[patches, C]`, before positions are added.
+    PatchEmbed,
+    /// The interpolated learned position embedding `[patches, C]` that is added to it (f32).
+    PositionEmbed,
+    /// Output of vision block `b` `[patches, C]`.
+    Block(usize),
+}
+
 /// Self-attention of a vision block; one fused `qkv` projection.
 #[derive(Module, Debug)]
 pub struct VisionAttention<B: Backend> {
@@ -125,6 +138,18 @@ impl<B: Backend> VisionModel<B> {
     /// Runs the tower on `pixel_values` `[patches, patch_dim]` (f32, processor row order) for
     /// images with grids `grid_thw` (in prompt order).
     pub fn forward(&self, pixel_values: Tensor<B, 2>, grid_thw: &[[usize; 3]]) -> Result<VisionOutput<B>> {
+        self.forward_inspected(pixel_values, grid_thw, &mut |_, _| {})
+    }
+
+    /// [`forward`](Self::forward), also handing every intermediate ([`VisionStage`]) to
+    /// `inspect` as soon as it is computed, in tower order; for parity tests and debugging.
+    /// The result is the same as `forward`'s.
+    pub fn forward_inspected(
+        &self,
+        pixel_values: Tensor<B, 2>,
+        grid_thw: &[[usize; 3]],
+        inspect: &mut dyn FnMut(VisionStage, &Tensor<B, 2>),
+    ) -> Result<VisionOutput<B>> {
         let layout = PatchLayout::new(grid_thw, self.config.spatial_merge_size)?;
         let [rows, width] = pixel_values.dims();
         if rows != layout.coordinates.len() || width != self.config.patch_dim() {
@@ -137,12 +162,16 @@ impl<B: Backend> VisionModel<B> {
         let dtype = self.pos_embed.weight.val().dtype();
         let device = pixel_values.device();
         let mut x = self.patch_embed.proj.forward(pixel_values.cast(dtype));
-        x = x + self.interpolated_positions(&layout, grid_thw, &device).cast(dtype);
+        inspect(VisionStage::PatchEmbed, &x);
+        let positions = self.interpolated_positions(&layout, grid_thw, &device);
+        inspect(VisionStage::PositionEmbed, &positions);
+        x = x + positions.cast(dtype);
         let (cos, sin) = vision_rope_tables::<B>(&layout.coordinates, self.config.head_dim(), self.config.rope_theta, &device);
         let rope = (cos.unsqueeze_dim::<3>(1), sin.unsqueeze_dim::<3>(1));
         let mut deepstack = Vec::new();
         for (b, block) in self.blocks.iter().enumerate() {
             x = block.forward(x, &rope, &layout.segments);
+            inspect(VisionStage::Block(b), &x);
             if let Some(j) = self.config.deepstack_visual_indexes.iter().position(|&i| i == b) {
                 deepstack.push(self.deepstack_merger_list[j].forward(x.clone()));
             }

@@ -98,29 +98,25 @@ fn grids(st: &SafeTensors) -> Vec<[usize; 3]> {
     }
 }
 
-/// (max-abs, mean-abs) difference.
-fn diff(a: &[f32], b: &[f32]) -> (f32, f64) {
+/// Number of positions where `a` and `b` differ bit for bit, and the largest |a − b|.
+fn differences(a: &[f32], b: &[f32]) -> (usize, f32) {
     assert_eq!(a.len(), b.len());
-    let mut max = 0f32;
-    let mut sum = 0f64;
-    for (x, y) in a.iter().zip(b) {
-        let d = (x - y).abs();
-        max = max.max(d);
-        sum += d as f64;
-    }
-    (
-        max,
-        if a.is_empty() {
-            0.0
-        } else {
-            sum / a.len() as f64
-        },
-    )
+    a.iter()
+        .zip(b)
+        .filter(|(x, y)| x.to_bits() != y.to_bits())
+        .fold((0, 0f32), |(n, max), (x, y)| {
+            (n + 1, max.max((x - y).abs()))
+        })
 }
 
 /// Checks one golden case (processor or model) and returns a report line.
+///
+/// Every input-side tensor of the golden (`input_ids`, `mm_token_type_ids`, `image_grid_thw`,
+/// `pixel_values`, `resized.{k}`, `position_ids`) must be equal, bit for bit, to ours; for
+/// processor goldens the test fails if the golden holds a tensor not compared here.
 fn check_case(proc: &Qwen3VlProcessor, name: &str, json: &Value, st_bytes: &[u8]) -> String {
     let st = SafeTensors::deserialize(st_bytes).unwrap();
+    let mut compared: Vec<String> = Vec::new();
     let msgs = messages(json);
     let agp = json["add_generation_prompt"].as_bool().unwrap();
     let out = proc
@@ -136,9 +132,23 @@ fn check_case(proc: &Qwen3VlProcessor, name: &str, json: &Value, st_bytes: &[u8]
         want_ids.iter().map(|&x| x as i64).collect::<Vec<_>>(),
         "{name}: json vs safetensors input_ids"
     );
+    compared.push("input_ids".into());
+    // transformers marks image tokens with 1; interlace finds them by `image_token_id`.
+    let (_, mm) = tensor_i64(&st, "mm_token_type_ids").unwrap();
+    let image_token = proc.image_token_id();
+    assert_eq!(
+        mm,
+        out.input_ids
+            .iter()
+            .map(|&id| i64::from(id == image_token))
+            .collect::<Vec<_>>(),
+        "{name}: mm_token_type_ids"
+    );
+    compared.push("mm_token_type_ids".into());
 
     let want_grids = grids(&st);
     assert_eq!(out.image_grid_thw, want_grids, "{name}: image_grid_thw");
+    compared.push("image_grid_thw".into());
 
     let mut report = format!("{name}: prompt+ids ok ({} tokens)", out.input_ids.len());
     if let Some((shape, pv)) = tensor_f32(&st, "pixel_values") {
@@ -147,10 +157,14 @@ fn check_case(proc: &Qwen3VlProcessor, name: &str, json: &Value, st_bytes: &[u8]
             vec![out.pixel_rows, 1536],
             "{name}: pixel_values shape"
         );
-        let (max, mean) = diff(&out.pixel_values, &pv);
-        report += &format!(", pixel_values max-abs {max:.3e} mean-abs {mean:.3e}");
-        assert!(max <= 0.02, "{name}: pixel_values max-abs {max}");
-        assert!(mean <= 1e-3, "{name}: pixel_values mean-abs {mean}");
+        let (differ, max) = differences(&out.pixel_values, &pv);
+        report += &format!(", pixel_values bit-identical ({} values)", pv.len());
+        assert_eq!(
+            differ, 0,
+            "{name}: {differ} of {} pixel_values differ (max-abs {max:e}); they must be bit-identical",
+            pv.len()
+        );
+        compared.push("pixel_values".into());
     } else {
         assert_eq!(out.pixel_rows, 0, "{name}: no pixel_values in golden");
     }
@@ -169,19 +183,15 @@ fn check_case(proc: &Qwen3VlProcessor, name: &str, json: &Value, st_bytes: &[u8]
             vec![3, got.height, got.width],
             "{name}: resized.{k} shape"
         );
-        let steps: Vec<i32> = got
-            .data
-            .iter()
-            .zip(&want)
-            .map(|(a, b)| (*a as i32 - *b as i32).abs())
-            .collect();
-        let max = steps.iter().copied().max().unwrap_or(0);
-        let nonzero = steps.iter().filter(|&&s| s != 0).count();
-        report += &format!(
-            ", resized.{k} max {max} step(s), {nonzero}/{} differ",
-            steps.len()
+        let differ = got.data.iter().zip(&want).filter(|(a, b)| a != b).count();
+        report += &format!(", resized.{k} identical");
+        assert_eq!(
+            differ,
+            0,
+            "{name}: {differ} of {} uint8 values of resized.{k} differ",
+            want.len()
         );
-        assert!(max <= 2, "{name}: resized.{k} differs by {max} uint8 steps");
+        compared.push(format!("resized.{k}"));
     }
 
     // Position ids, where dumped (model goldens).
@@ -205,6 +215,20 @@ fn check_case(proc: &Qwen3VlProcessor, name: &str, json: &Value, st_bytes: &[u8]
         let delta = json["rope_delta"].as_i64().unwrap();
         assert_eq!(ours.rope_delta, delta, "{name}: rope_delta");
         report += &format!(", position_ids ok (rope_delta {delta})");
+        compared.push("position_ids".into());
+    }
+    // Model goldens also hold the model's outputs (compared in tests/model_parity.rs, which
+    // checks that every one of their tensors is compared); processor goldens hold nothing else.
+    if json.get("model").is_none() {
+        let missing: Vec<&str> = st
+            .names()
+            .into_iter()
+            .filter(|n| !compared.iter().any(|c| c == *n))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{name}: golden tensors not compared: {missing:?}"
+        );
     }
     report
 }

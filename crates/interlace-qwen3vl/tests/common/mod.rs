@@ -28,6 +28,13 @@ impl Golden {
         Self { json: serde_json::from_str(&json).expect("golden json parses"), tensors }
     }
 
+    /// Names of all tensors of the golden, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.tensors.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
     pub fn has(&self, name: &str) -> bool {
         self.tensors.contains_key(name)
     }
