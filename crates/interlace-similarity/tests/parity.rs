@@ -61,8 +61,14 @@ fn max_error(result: &CalibrationResult, g: &Value) -> f64 {
     worst
 }
 
+/// Largest allowed |ours − transformers| of a per-sample cosine. Measured (ndarray, f32, token
+/// sums in f32 on the device, 2026-12-01): 1.98e-7 on tiny-a, 1.37e-7 on tiny-b (2.07e-7 /
+/// 1.42e-7 on an earlier build the same day), identical with transformers' processor outputs
+/// and end to end, since our processor's `pixel_values` are bit-identical to transformers'.
+const COSINE_LIMIT: f64 = 1e-5;
+
 #[test]
-fn same_processor_outputs_match_transformers_within_1e_4() {
+fn same_processor_outputs_match_transformers_within_1e_5() {
     for name in MODELS {
         let g = golden(name);
         let model = model(name);
@@ -75,12 +81,12 @@ fn same_processor_outputs_match_transformers_within_1e_4() {
         let result = calibrator.finish();
         let error = max_error(&result, &g);
         println!("{name}: max |Δcos| (processor outputs from transformers) = {error:.3e}");
-        assert!(error < 1e-4, "{name}: {error}");
+        assert!(error <= COSINE_LIMIT, "{name}: {error:.3e} > {COSINE_LIMIT:e}");
     }
 }
 
 #[test]
-fn end_to_end_from_image_files_matches_within_2e_3() {
+fn end_to_end_from_image_files_matches_within_1e_5() {
     for (name, file) in [("tiny-a", "calib.jsonl"), ("tiny-b", "calib.json")] {
         let g = golden(name);
         let model = model(name);
@@ -97,7 +103,7 @@ fn end_to_end_from_image_files_matches_within_2e_3() {
         assert_eq!(result.tokens, tokens, "{name}: same prompts, same token counts");
         let error = max_error(&result, &g);
         println!("{name} ({file}): max |Δcos| end to end = {error:.3e}, {:.1} samples/s", summary.used as f64 / summary.wall.as_secs_f64());
-        assert!(error < 2e-3, "{name}: {error}");
+        assert!(error <= COSINE_LIMIT, "{name}: {error:.3e} > {COSINE_LIMIT:e}");
     }
 }
 
