@@ -16,7 +16,8 @@ pub enum ImageData {
 }
 
 impl ImageData {
-    /// Decodes the image with Pillow's pixels and EXIF orientation ([`interlace_image`]). The
+    /// Decodes the image with Pillow's pixels ([`interlace_image`]; EXIF orientation not
+    /// applied, as VLMEvalKit's `Image.open` leaves it). The
     /// message names what failed, for the malformed-row report.
     pub fn load(&self) -> Result<DynamicImage, String> {
         match self {

@@ -1,10 +1,12 @@
 //! Image decoding that gives exactly the pixels Pillow gives.
 //!
-//! Hugging Face processors open images with Pillow (`PIL.Image.open`, then transformers'
-//! `load_image`: `ImageOps.exif_transpose` and `convert("RGB")`). A model that must match
-//! transformers to 1e-6 needs the same pixels, and decoders differ: the `image` crate's JPEG
-//! decoder and Pillow's libjpeg-turbo differ by a step or two per sample, which moved
-//! calibration similarities of real photos by up to 5e-4. This crate decodes
+//! The official INTERLACE pipeline opens images with Pillow (its training loader:
+//! `Image.open(path).convert("RGB")`) or, for calibration, through transformers' Qwen3-VL
+//! processor, which decodes a path with torchvision's `decode_image(mode=RGB)`: both are
+//! libjpeg-turbo and give the same pixels (`fixtures/make_image_fixtures.py` checks it). A model
+//! that must match transformers to 1e-6 needs those pixels, and decoders differ: the `image`
+//! crate's JPEG decoder and libjpeg-turbo differ by up to 4 steps per sample, which moved
+//! calibration similarities of real photos by up to 5.9e-4. This crate decodes
 //!
 //! * **JPEG** with libjpeg-turbo's own decoder, configured as Pillow configures it (baseline,
 //!   progressive, any subsampling, restart markers, grey, RGB, CMYK and YCCK), see
@@ -24,8 +26,13 @@
 //! that ends before the last scan line is [`DecodeError::TruncatedJpeg`], Pillow's "image file
 //! is truncated".
 //!
+//! # EXIF orientation
+//! Neither official loader applies the EXIF orientation, so [`open`] and [`decode`] do not
+//! either. Transformers' `load_image` does (`ImageOps.exif_transpose`); for that, use
+//! [`decode_with_orientation`] and apply the returned orientation.
+//!
 //! ```no_run
-//! let image = interlace_image::open("photo.jpg")?; // decoded, EXIF orientation applied
+//! let image = interlace_image::open("photo.jpg")?; // Pillow's pixels, as stored
 //! let rgb = interlace_image::to_rgb8(&image);      // Pillow's convert("RGB")
 //! # Ok::<(), interlace_image::DecodeError>(())
 //! ```
@@ -44,25 +51,23 @@ pub use convert::to_rgb8;
 pub use error::DecodeError;
 pub use limits::{MAX_PIXELS, PIL_MAX_IMAGE_PIXELS};
 
-/// Reads and decodes an image file like transformers' `load_image`: Pillow's pixels, then the
-/// EXIF orientation applied (`ImageOps.exif_transpose`). Errors name the file.
+/// Reads and decodes an image file as `PIL.Image.open(path).load()` does (EXIF orientation not
+/// applied, as in the official loaders). Errors name the file.
 pub fn open(path: impl AsRef<Path>) -> Result<DynamicImage, DecodeError> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|source| DecodeError::Io { path: path.to_path_buf(), source })?;
     decode(&bytes).map_err(|source| DecodeError::File { path: path.to_path_buf(), source: Box::new(source) })
 }
 
-/// Decodes an image file's bytes (format from its content) and applies its EXIF orientation,
-/// as transformers' `load_image` does.
+/// Decodes an image file's bytes (format from their content) as `PIL.Image.open(...).load()`
+/// does; the EXIF orientation is not applied.
 pub fn decode(bytes: &[u8]) -> Result<DynamicImage, DecodeError> {
-    let (mut image, orientation) = decode_with_orientation(bytes)?;
-    image.apply_orientation(orientation);
-    Ok(image)
+    decode_with_orientation(bytes).map(|(image, _)| image)
 }
 
-/// Decodes an image file's bytes as `PIL.Image.open(...).load()` does, without applying the
-/// EXIF orientation, which is returned (`NoTransforms` when absent or unreadable, as Pillow
-/// ignores a broken EXIF block).
+/// Decodes like [`decode`] and also returns the EXIF orientation (`NoTransforms` when absent
+/// or unreadable, as Pillow ignores a broken EXIF block). `image.apply_orientation(o)` then
+/// equals `PIL.ImageOps.exif_transpose`, which transformers' `load_image` applies.
 pub fn decode_with_orientation(bytes: &[u8]) -> Result<(DynamicImage, image::metadata::Orientation), DecodeError> {
     use image::metadata::Orientation;
     if is_jpeg(bytes) {

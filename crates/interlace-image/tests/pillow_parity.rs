@@ -1,10 +1,11 @@
 //! Every file of `fixtures/decode/` decodes to exactly the pixels Pillow gives
-//! (`ImageOps.exif_transpose(Image.open(f)).convert("RGB")`, transformers' `load_image`), and
-//! every file Pillow refuses is refused. Goldens: `fixtures/make_image_fixtures.py`.
+//! (`Image.open(f).convert("RGB")`), with the EXIF orientation Pillow reads (and, applied, what
+//! `ImageOps.exif_transpose` gives), and every file Pillow refuses is refused. Goldens:
+//! `fixtures/make_image_fixtures.py`.
 
 use std::path::PathBuf;
 
-use interlace_image::{decode, open, to_rgb8, DecodeError};
+use interlace_image::{decode, decode_with_orientation, open, to_rgb8, DecodeError};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/decode")
@@ -120,7 +121,7 @@ fn the_image_crate_decoder_differs_from_pillow_on_jpegs() {
         let Ok(theirs) = image::open(fixtures().join(file)) else { continue };
         let theirs = theirs.to_rgb8();
         let pillow = expected(expected_file);
-        if case["orientation"].is_null() && theirs.as_raw() != pillow.as_raw() {
+        if theirs.as_raw() != pillow.as_raw() {
             differing_files += 1;
             let max = theirs.as_raw().iter().zip(pillow.as_raw()).map(|(a, b)| a.abs_diff(*b)).max();
             eprintln!("{file}: image crate differs from Pillow by up to {max:?} steps");
@@ -133,4 +134,20 @@ fn the_image_crate_decoder_differs_from_pillow_on_jpegs() {
 fn lossless_jpeg_is_refused_with_a_clear_error() {
     let bytes = std::fs::read(fixtures().join("ic_lossless.jpg")).unwrap();
     assert!(matches!(decode(&bytes), Err(DecodeError::LosslessJpeg)));
+}
+
+#[test]
+fn exif_orientation_is_read_as_pillow_reads_it_and_applies_as_exif_transpose() {
+    let manifest = manifest();
+    let mut checked = 0;
+    for case in manifest["cases"].as_array().unwrap() {
+        let Some(transposed) = case.get("transposed").and_then(|t| t.as_str()) else { continue };
+        let bytes = std::fs::read(fixtures().join(case["file"].as_str().unwrap())).unwrap();
+        let (mut image, orientation) = decode_with_orientation(&bytes).unwrap();
+        assert_eq!(u64::from(orientation.to_exif()), case["orientation"].as_u64().unwrap(), "{}", case["name"]);
+        image.apply_orientation(orientation);
+        assert_eq!(to_rgb8(&image).as_raw(), expected(transposed).as_raw(), "{}", case["name"]);
+        checked += 1;
+    }
+    assert_eq!(checked, 8, "orientations 1-8");
 }

@@ -51,9 +51,11 @@ impl ProcessedImage {
     }
 }
 
-/// Opens and decodes an image file like transformers' `load_image`, with exactly Pillow's
-/// pixels (libjpeg-turbo for JPEGs, see [`interlace_image`]) and the EXIF orientation applied
-/// (`PIL.ImageOps.exif_transpose`); RGB conversion is done by [`to_rgb_planar`].
+/// Opens and decodes an image file as the official pipeline does, with exactly Pillow's pixels
+/// (libjpeg-turbo for JPEGs, see [`interlace_image`]). The EXIF orientation is **not** applied:
+/// transformers' Qwen3-VL processor decodes a path with torchvision's `decode_image` (the
+/// official calibration script) and the official training loader uses `Image.open(path)`;
+/// neither transposes. RGB conversion is done by [`to_rgb_planar`].
 ///
 /// Every failure (missing file, unknown format, corrupt or truncated data) is reported as
 /// [`ProcessorError::ImageDecode`] naming the path.

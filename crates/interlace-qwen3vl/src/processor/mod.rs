@@ -231,7 +231,8 @@ impl Qwen3VlProcessor {
         })
     }
 
-    /// Loads (paths: decode + EXIF orientation) and preprocesses images independently.
+    /// Loads (paths: decoded as the official pipeline does, EXIF orientation not applied) and
+    /// preprocesses images independently.
     pub fn process_images(&self, images: &[ImageSource]) -> Result<Vec<ProcessedImage>> {
         images
             .iter()
