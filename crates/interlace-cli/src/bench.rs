@@ -68,12 +68,20 @@ pub struct BenchArgs {
 pub fn run(args: BenchArgs) -> Result<(), Box<dyn Error>> {
     let mut config = Qwen3VlConfig::preset(&args.preset).ok_or_else(|| format!("unknown preset `{}` (2B, 4B, 8B)", args.preset))?;
     if let Some(layers) = args.layers {
+        if !(1..=interlace_core::MAX_LAYERS).contains(&layers) {
+            return Err(format!("--layers {layers} must be from 1 to {}", interlace_core::MAX_LAYERS).into());
+        }
         config.text.num_hidden_layers = layers;
     }
-    if !args.no_train && args.drop + args.trainable > config.text.num_hidden_layers {
-        return Err(format!("--drop {} + --trainable {} exceed {} layers", args.drop, args.trainable, config.text.num_hidden_layers).into());
+    if !(1..=MAX_TOKENS).contains(&args.tokens) {
+        return Err(format!("--tokens {} must be from 1 to {MAX_TOKENS}", args.tokens).into());
     }
-    let report = with_backend!(args.backend, |B, device| measure::<B>(&args, &config, &device))?;
+    // Checked before any measurement, so a bad combination fails at once, not after the forward pass.
+    let layers = match args.no_train {
+        true => None,
+        false => Some(training_layers(config.text.num_hidden_layers, args.drop, args.trainable)?),
+    };
+    let report = with_backend!(args.backend, |B, device| measure::<B>(&args, &config, layers.as_ref(), &device))?;
     println!("{report}");
     Ok(())
 }
@@ -87,10 +95,11 @@ fn tokens_input(config: &Qwen3VlConfig, n: usize, image_side: Option<usize>) -> 
         return Err(format!("--image-side {side} must be a positive multiple of {merge}").into());
     }
     let grid = side / config.vision.patch_size;
-    let image_tokens = grid * grid / (config.vision.spatial_merge_size * config.vision.spatial_merge_size);
-    if image_tokens + 2 > n {
-        return Err(format!("an image of {side} pixels a side takes {} tokens, more than --tokens {n}", image_tokens + 2).into());
-    }
+    // (side / merge)² tokens, computed without overflow for any --image-side.
+    let image_tokens = (side / merge).checked_mul(side / merge).filter(|t| t.saturating_add(2) <= n);
+    let Some(image_tokens) = image_tokens else {
+        return Err(format!("an image of {side} pixels a side takes more than the --tokens {n} (with its start and end tokens)").into());
+    };
     let mut ids = vec![config.vision_start_token_id];
     ids.extend(std::iter::repeat_n(config.image_token_id, image_tokens));
     ids.push(config.vision_end_token_id);
@@ -112,7 +121,7 @@ fn timed(warmup: usize, iters: usize, mut f: impl FnMut() -> Result<(), Box<dyn 
     Ok(start.elapsed().as_secs_f64() / iters.max(1) as f64)
 }
 
-fn measure<B: Backend>(args: &BenchArgs, config: &Qwen3VlConfig, device: &B::Device) -> Result<serde_json::Value, Box<dyn Error>> {
+fn measure<B: Backend>(args: &BenchArgs, config: &Qwen3VlConfig, layers: Option<&(LayerSet, LayerSet)>, device: &B::Device) -> Result<serde_json::Value, Box<dyn Error>> {
     let dtype = args.dtype.dtype();
     let input = tokens_input(config, args.tokens, args.image_side)?;
     let mut report = serde_json::json!({
@@ -138,8 +147,8 @@ fn measure<B: Backend>(args: &BenchArgs, config: &Qwen3VlConfig, device: &B::Dev
         report["calibration_seconds"] = calibration.into();
         report["calibration_tokens_per_s"] = (args.tokens as f64 / calibration).into();
     }
-    if !args.no_train {
-        let step = train_step::<Autodiff<B>>(args, config, device, &input)?;
+    if let Some(layers) = layers {
+        let step = train_step::<Autodiff<B>>(args, config, layers, device, &input)?;
         report["train_step_seconds"] = step.into();
         report["train_tokens_per_s"] = (args.tokens as f64 / step).into();
         report["activation_checkpointing"] = args.activation_checkpointing.into();
@@ -148,6 +157,33 @@ fn measure<B: Backend>(args: &BenchArgs, config: &Qwen3VlConfig, device: &B::Dev
         report["peak_host_memory_mib"] = peak.into();
     }
     Ok(report)
+}
+
+/// Longest sequence `--tokens` accepts (four times Qwen3-VL's 262,144 positions).
+const MAX_TOKENS: usize = 1 << 20;
+
+/// The layers dropped (source numbering) and trained (pruned numbering) in the training-step
+/// measurement: every third layer from the second-to-last down is dropped and the layers just
+/// below the drops are trained (the interleaved shape). Where that pattern does not fit (few
+/// layers), the top layers are dropped and the bottom ones trained. Never panics: impossible
+/// counts are errors.
+fn training_layers(n: usize, drop: usize, trainable: usize) -> Result<(LayerSet, LayerSet), String> {
+    if drop.checked_add(trainable).is_none_or(|total| total > n) {
+        return Err(format!("--drop {drop} + --trainable {trainable} exceed {n} layers"));
+    }
+    if drop == n {
+        return Err(format!("--drop {drop} would remove all {n} layers"));
+    }
+    let interleaved: Option<Vec<usize>> = (0..drop).map(|k| n.checked_sub(2)?.checked_sub(k.checked_mul(3)?)).collect();
+    let dropped = interleaved.unwrap_or_else(|| (n - drop..n).collect());
+    let dropped = LayerSet::for_removal(dropped, n).map_err(|e| format!("--drop {drop}: {e}"))?;
+    let kept = n - drop;
+    let below: Option<Vec<usize>> = (0..trainable).map(|k| kept.checked_sub(2)?.checked_sub(3 * k.min(kept / 3))).collect();
+    let trained = match below.map(|layers| LayerSet::new(layers, kept)) {
+        Some(Ok(set)) => set,
+        _ => LayerSet::new(0..trainable, kept).map_err(|e| format!("--trainable {trainable}: {e}"))?,
+    };
+    Ok((dropped, trained))
 }
 
 /// The process's peak resident memory (Linux `VmHWM`): the CPU backend's peak memory.
@@ -160,16 +196,16 @@ fn peak_resident_mib() -> Option<f64> {
 
 /// One optimizer step as `interlace train` runs it: trainable layers in f32 (master weights),
 /// the rest in the chosen dtype, gradients of the masked loss, AdamW.
-fn train_step<B: AutodiffBackend>(args: &BenchArgs, config: &Qwen3VlConfig, device: &B::Device, input: &Qwen3VlInput) -> Result<f64, Box<dyn Error>> {
-    let n = config.text.num_hidden_layers;
+fn train_step<B: AutodiffBackend>(
+    args: &BenchArgs,
+    config: &Qwen3VlConfig,
+    (drop, trainable): &(LayerSet, LayerSet),
+    device: &B::Device,
+    input: &Qwen3VlInput,
+) -> Result<f64, Box<dyn Error>> {
     let model = Qwen3VlForConditionalGeneration::<B>::random(config, device, args.dtype.dtype())?;
-    // Drop every other layer from the top, train the ones below them: the interleaved shape.
-    let drop = LayerSet::for_removal((0..args.drop).map(|k| n - 2 - 3 * k), n)?;
-    let model = model.remove_layers(&drop)?;
-    let kept = model.num_layers();
-    let trainable = LayerSet::new((0..args.trainable).map(|k| kept - 2 - 3 * k.min(kept / 3)), kept)
-        .or_else(|_| LayerSet::new(0..args.trainable, kept))?;
-    let mut model = Some(model.cast_layers(&trainable, DType::F32).set_trainable_layers(&trainable)?);
+    let model = model.remove_layers(drop)?;
+    let mut model = Some(model.cast_layers(trainable, DType::F32).set_trainable_layers(trainable)?);
     let mut optimizer = pytorch_adamw(0.0).init::<B, Qwen3VlForConditionalGeneration<B>>();
     // The trainer's own choice, with its default head chunk size.
     let backward = TrainConfig { activation_checkpointing: args.activation_checkpointing, ..TrainConfig::default() }.backward();
@@ -182,4 +218,27 @@ fn train_step<B: AutodiffBackend>(args: &BenchArgs, config: &Qwen3VlConfig, devi
         model = Some(next);
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::training_layers;
+
+    #[test]
+    fn layer_counts_that_once_underflowed_give_sets_or_errors() {
+        // The paper's shape: 36 layers, drop 5, train 5.
+        let (drop, trained) = training_layers(36, 5, 5).unwrap();
+        assert_eq!(drop.as_slice(), &[22, 25, 28, 31, 34]);
+        assert_eq!(trained.len(), 5);
+        // These used to compute `n - 2 - 3k` or `kept - 2` below zero.
+        for (n, d, t) in [(2, 1, 1), (3, 2, 1), (3, 2, 0), (1, 0, 1), (4, 3, 1), (5, 2, 3)] {
+            let (drop, trained) = training_layers(n, d, t).unwrap_or_else(|e| panic!("{n} {d} {t}: {e}"));
+            assert_eq!((drop.len(), trained.len()), (d, t), "{n} {d} {t}");
+            assert_eq!(drop.num_layers(), n);
+            assert_eq!(trained.num_layers(), n - d);
+        }
+        for (n, d, t) in [(2, 2, 0), (1, 1, 0), (0, 0, 0), (3, 2, 2), (4, usize::MAX, 1), (4, 1, usize::MAX)] {
+            assert!(training_layers(n, d, t).is_err(), "{n} {d} {t}");
+        }
+    }
 }

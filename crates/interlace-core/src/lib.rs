@@ -27,5 +27,5 @@ pub use layers::LayerSet;
 pub use layerwise::{has_trainable_params, LayerwiseForward};
 pub use layout::{indexed_tensor, CheckpointLayout, DecoderOnlyLayout, Qwen3VlLayout, TapLayout, VisionLayout};
 pub use observer::{CollectHiddenStates, HiddenStateObserver, NoObserver, TapPoint};
-pub use plan::{Plan, PlanError};
+pub use plan::{Plan, PlanError, MAX_LAYERS};
 pub use stack::{DecoderStack, ObservedForward};

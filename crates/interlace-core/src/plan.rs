@@ -4,6 +4,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::{CoreError, LayerSet};
 
+/// The largest number of decoder layers any tool accepts, in a plan, a `config.json` or a
+/// similarity report. Far beyond any real model (Qwen3-VL-32B has 64); it keeps a hostile
+/// number from sizing an allocation or a loop.
+pub const MAX_LAYERS: usize = 1 << 16;
+
 /// What INTERLACE does to each decoder layer: drop it, fine-tune it, or keep it frozen.
 ///
 /// Indices refer to the layers of the *unpruned* stack. `drop`, `finetune` and `freeze` are
@@ -86,6 +91,10 @@ impl Plan {
     /// Checks that drop, finetune and freeze partition `0..n_layers` and that not every layer
     /// is dropped.
     pub fn validate(&self) -> Result<(), PlanError> {
+        // Checked before `owner` is sized by it: a hand-written plan.json may say 1e18.
+        if self.n_layers > MAX_LAYERS {
+            return Err(PlanError::NotAPartition { n_layers: self.n_layers, reason: format!("more than {MAX_LAYERS} layers is not a real model") });
+        }
         let mut owner = vec![None; self.n_layers];
         for (name, list) in [("drop", &self.drop), ("finetune", &self.finetune), ("freeze", &self.freeze)] {
             LayerSet::new(list.iter().copied(), self.n_layers)?;
@@ -141,6 +150,17 @@ mod tests {
         assert!(matches!(Plan::new(4, "x", 0.25, vec![1], vec![2], vec![0]), Err(PlanError::NotAPartition { .. })));
         assert!(matches!(Plan::new(2, "x", 0.5, vec![0, 1], vec![], vec![]), Err(PlanError::Layers(CoreError::RemovesEveryLayer { .. }))));
         assert!(matches!(Plan::new(2, "x", 0.5, vec![2], vec![], vec![0, 1]), Err(PlanError::Layers(CoreError::LayerOutOfRange { .. }))));
+    }
+
+    #[test]
+    fn huge_layer_counts_are_refused_without_allocating() {
+        for n in ["1000000000000000000", "18446744073709551615", "65537"] {
+            let json = format!(r#"{{"n_layers": {n}, "strategy": "x", "ratio": 0.1, "drop": [1], "finetune": [], "freeze": [0]}}"#);
+            let plan: Plan = serde_json::from_str(&json).unwrap();
+            assert!(matches!(plan.validate(), Err(PlanError::NotAPartition { .. })), "{n}");
+        }
+        let err = Plan::new(MAX_LAYERS + 1, "x", 0.1, vec![1], vec![], vec![0]).unwrap_err().to_string();
+        assert!(err.contains("not a real model"), "{err}");
     }
 
     #[test]

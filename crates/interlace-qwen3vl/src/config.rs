@@ -105,6 +105,11 @@ pub struct Qwen3VlConfig {
     pub tie_word_embeddings: bool,
 }
 
+/// The largest value any integer field of `config.json` may have (2^20: vocabularies, widths
+/// and token ids of real checkpoints are far below it). Layer and block counts are further
+/// limited to [`interlace_core::MAX_LAYERS`].
+pub const MAX_CONFIG_VALUE: usize = 1 << 20;
+
 /// Reads typed fields out of a JSON object and names the dotted field path in every error.
 struct Fields<'a> {
     path: &'a Path,
@@ -124,7 +129,19 @@ impl<'a> Fields<'a> {
 
     fn usize(&self, key: &str) -> Result<usize> {
         let value = self.get(key).ok_or_else(|| self.error(key, "missing"))?;
-        value.as_u64().map(|v| v as usize).ok_or_else(|| self.error(key, format!("expected a non-negative integer, found {value}")))
+        self.size(key, value)
+    }
+
+    /// A non-negative integer no larger than [`MAX_CONFIG_VALUE`], so products of a few of
+    /// them (tensor shapes, patch widths) cannot overflow.
+    fn size(&self, key: &str, value: &Value) -> Result<usize> {
+        let n = value.as_u64().ok_or_else(|| self.error(key, format!("expected a non-negative integer, found {value}")))?;
+        usize::try_from(n).ok().filter(|&n| n <= MAX_CONFIG_VALUE).ok_or_else(|| self.error(key, format!("{n} is larger than {MAX_CONFIG_VALUE}, which no Qwen3-VL size reaches")))
+    }
+
+    fn token_id(&self, key: &str, default: u32) -> Result<u32> {
+        let id = self.usize_or(key, default as usize)?;
+        u32::try_from(id).map_err(|_| self.error(key, format!("{id} is not a token id")))
     }
 
     fn usize_or(&self, key: &str, default: usize) -> Result<usize> {
@@ -158,7 +175,7 @@ impl<'a> Fields<'a> {
         let items = value.as_array().ok_or_else(|| self.error(key, format!("expected a list of integers, found {value}")))?;
         items
             .iter()
-            .map(|v| v.as_u64().map(|v| v as usize).ok_or_else(|| self.error(key, format!("expected integers, found {v}"))))
+            .map(|v| self.size(key, v))
             .collect::<Result<Vec<_>>>()
             .map(Some)
     }
@@ -209,10 +226,10 @@ impl Qwen3VlConfig {
         let config = Self {
             text,
             vision,
-            image_token_id: top.usize_or("image_token_id", 151655)? as u32,
-            video_token_id: top.usize_or("video_token_id", 151656)? as u32,
-            vision_start_token_id: top.usize_or("vision_start_token_id", 151652)? as u32,
-            vision_end_token_id: top.usize_or("vision_end_token_id", 151653)? as u32,
+            image_token_id: top.token_id("image_token_id", 151655)?,
+            video_token_id: top.token_id("video_token_id", 151656)?,
+            vision_start_token_id: top.token_id("vision_start_token_id", 151652)?,
+            vision_end_token_id: top.token_id("vision_end_token_id", 151653)?,
             tie_word_embeddings: top.bool_or("tie_word_embeddings", false)?,
         };
         for (field, id) in [("image_token_id", config.image_token_id), ("video_token_id", config.video_token_id)] {
@@ -245,6 +262,9 @@ fn parse_text(f: &Fields) -> Result<TextConfig> {
         rope_theta,
         mrope_section,
     };
+    if config.num_hidden_layers > interlace_core::MAX_LAYERS {
+        return Err(f.error("num_hidden_layers", format!("{} layers; at most {} are accepted", config.num_hidden_layers, interlace_core::MAX_LAYERS)));
+    }
     if config.num_attention_heads % config.num_key_value_heads != 0 {
         return Err(f.error(
             "num_key_value_heads",
@@ -319,8 +339,11 @@ fn validate_vision(f: &Fields, c: &VisionConfig, text_hidden: usize) -> Result<(
     if c.out_hidden_size != text_hidden {
         return Err(f.error("out_hidden_size", format!("{} differs from text hidden_size {text_hidden}", c.out_hidden_size)));
     }
+    if c.depth > interlace_core::MAX_LAYERS {
+        return Err(f.error("depth", format!("{} blocks; at most {} are accepted", c.depth, interlace_core::MAX_LAYERS)));
+    }
     let side = c.position_grid_side();
-    if side * side != c.num_position_embeddings {
+    if side.checked_mul(side) != Some(c.num_position_embeddings) {
         return Err(f.error("num_position_embeddings", format!("{} is not a perfect square", c.num_position_embeddings)));
     }
     let mut seen = std::collections::HashSet::new();
@@ -336,6 +359,14 @@ fn validate_vision(f: &Fields, c: &VisionConfig, text_hidden: usize) -> Result<(
         if value == 0 {
             return Err(f.error(key, "must be positive"));
         }
+    }
+    // Widths the model computes from these fields: they must fit a usize (and a tensor).
+    let product = |values: &[usize]| values.iter().try_fold(1usize, |p, &v| p.checked_mul(v)).filter(|&p| p <= 1 << 40);
+    if product(&[c.in_channels, c.temporal_patch_size, c.patch_size, c.patch_size]).is_none() {
+        return Err(f.error("patch_size", "in_channels × temporal_patch_size × patch_size² is too large"));
+    }
+    if product(&[c.hidden_size, c.spatial_merge_size, c.spatial_merge_size]).is_none() {
+        return Err(f.error("spatial_merge_size", "hidden_size × spatial_merge_size² is too large"));
     }
     Ok(())
 }
@@ -401,6 +432,20 @@ mod tests {
         assert_eq!(field_of(&HUB_STYLE.replace("[2, 1, 1]", "[2, 1]")), "text_config.mrope_section");
         assert_eq!(field_of(&HUB_STYLE.replace(r#""vocab_size": 64"#, r#""vocab_size": "x""#)), "text_config.vocab_size");
         assert_eq!(field_of(&HUB_STYLE.replace(r#""image_token_id": 10"#, r#""image_token_id": 99"#)), "image_token_id");
+    }
+
+    #[test]
+    fn values_that_once_overflowed_or_truncated_are_refused() {
+        // A token id past u32 used to wrap (2^32 + 10 read as 10, inside the vocabulary).
+        assert_eq!(field_of(&HUB_STYLE.replace(r#""image_token_id": 10"#, r#""image_token_id": 4294967306"#)), "image_token_id");
+        // side × side of the position grid overflowed for a huge num_position_embeddings.
+        let huge = HUB_STYLE.replace(r#""num_position_embeddings": 16"#, r#""num_position_embeddings": 18446744073709551615"#);
+        assert_eq!(field_of(&huge), "vision_config.num_position_embeddings");
+        // A layer count that would size a list (`interlace inspect`) or a loop.
+        assert_eq!(field_of(&HUB_STYLE.replace(r#""num_hidden_layers": 2"#, r#""num_hidden_layers": 1000000000000000000"#)), "text_config.num_hidden_layers");
+        assert_eq!(field_of(&HUB_STYLE.replace(r#""num_hidden_layers": 2"#, r#""num_hidden_layers": 70000"#)), "text_config.num_hidden_layers");
+        // M-RoPE sections are multiplied by 3 when a position is built.
+        assert_eq!(field_of(&HUB_STYLE.replace("[2, 1, 1]", "[2, 18446744073709551615, 1]")), "text_config.rope_scaling.mrope_section");
     }
 }
 

@@ -76,6 +76,9 @@ pub fn n_drop_for(n_layers: usize, ratio: f64) -> Result<usize, SimilarityError>
 
 /// The plan `strategy` gives for dropping `int(L × ratio)` layers.
 pub fn select(tables: &SimilarityTables, strategy: Strategy, ratio: f64, seed: u64) -> Result<Plan, SimilarityError> {
+    // The tables' fields are public: a hand-built NaN or a short pack must not reach the
+    // ranking sort or the pair indexing below.
+    tables.validate()?;
     let n_layers = tables.n_layers;
     let n_drop = n_drop_for(n_layers, ratio)?;
     let need = |k: usize| tables.pack(k).ok_or_else(|| fail(strategy, format!("needs pack{k}.json")));
@@ -104,6 +107,9 @@ pub fn manual_plan(n_layers: usize, drop: &[usize]) -> Result<Plan, SimilarityEr
 }
 
 fn finish(n_layers: usize, strategy: &str, ratio: f64, drop: Vec<usize>, finetune: Vec<usize>) -> Result<Plan, SimilarityError> {
+    if n_layers > interlace_core::MAX_LAYERS {
+        return Err(SimilarityError::InvalidOption { option: "layer count", reason: format!("{n_layers} layers; at most {} are accepted", interlace_core::MAX_LAYERS) });
+    }
     let freeze = (0..n_layers).filter(|i| !drop.contains(i) && !finetune.contains(i)).collect();
     Ok(Plan::new(n_layers, strategy, ratio, drop, finetune, freeze)?)
 }
@@ -126,8 +132,11 @@ fn shortfall(strategy: Strategy, tables: &SimilarityTables, n_drop: usize, found
 /// Layer indices by similarity, highest first; equal values keep the lower index first.
 fn ranking(means: &[f64]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..means.len()).collect();
-    // Stable sort, like Python's sorted(reverse=True). Tables hold finite values only.
-    order.sort_by(|&a, &b| means[b].partial_cmp(&means[a]).unwrap_or(std::cmp::Ordering::Equal));
+    // Stable sort, like Python's sorted(reverse=True). `select` has checked the values are
+    // finite; total_cmp keeps the order total (no panic) even if one were not, and with -0.0
+    // read as 0.0 it orders finite values exactly as Python compares them.
+    let key = |x: f64| if x == 0.0 { 0.0 } else { x };
+    order.sort_by(|&a, &b| key(means[b]).total_cmp(&key(means[a])));
     order
 }
 

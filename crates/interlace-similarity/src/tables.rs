@@ -4,6 +4,8 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use interlace_core::MAX_LAYERS;
+
 use crate::stats::numpy_mean;
 use crate::SimilarityError;
 
@@ -27,14 +29,31 @@ pub struct SimilarityTables {
 impl SimilarityTables {
     /// Builds tables from means, checking every present pack has `L-k` finite entries.
     pub fn from_means(n_layers: usize, pack1: Option<Vec<f64>>, pack2: Option<Vec<f64>>, pack3: Option<Vec<f64>>) -> Result<Self, SimilarityError> {
-        for (k, table) in [(1, &pack1), (2, &pack2), (3, &pack3)] {
-            if let Some(t) = table {
+        let tables = Self { n_layers, pack1, pack2, pack3 };
+        tables.validate()?;
+        Ok(tables)
+    }
+
+    /// Checks what selection relies on (the fields are public, so a table may be built by
+    /// hand): at most [`MAX_LAYERS`] layers, `L-k` entries in every present pack, every entry
+    /// finite (a NaN would make the ranking meaningless).
+    pub fn validate(&self) -> Result<(), SimilarityError> {
+        let invalid = |reason: String| SimilarityError::InvalidOption { option: "similarity tables", reason };
+        let n_layers = self.n_layers;
+        if n_layers > MAX_LAYERS {
+            return Err(invalid(format!("{n_layers} layers; at most {MAX_LAYERS} are accepted")));
+        }
+        for k in 1..=3 {
+            if let Some(t) = self.pack(k) {
                 if t.len() + k != n_layers {
-                    return Err(SimilarityError::InvalidOption { option: "similarity tables", reason: format!("pack {k} has {} layers, expected {} for {n_layers} layers", t.len(), n_layers.saturating_sub(k)) });
+                    return Err(invalid(format!("pack {k} has {} layers, expected {} for {n_layers} layers", t.len(), n_layers.saturating_sub(k))));
+                }
+                if let Some(i) = t.iter().position(|x| !x.is_finite()) {
+                    return Err(invalid(format!("pack {k}, layer {i}: the mean similarity is {}, not a finite number", t[i])));
                 }
             }
         }
-        Ok(Self { n_layers, pack1, pack2, pack3 })
+        Ok(())
     }
 
     /// Reads `pack1.json`, `pack2.json`, `pack3.json` (any may be missing) from `dir`.
@@ -60,7 +79,9 @@ impl SimilarityTables {
             }
         }
         let mut packs = packs.into_iter();
-        Ok(Self { n_layers, pack1: packs.next().flatten(), pack2: packs.next().flatten(), pack3: packs.next().flatten() })
+        let tables = Self { n_layers, pack1: packs.next().flatten(), pack2: packs.next().flatten(), pack3: packs.next().flatten() };
+        tables.validate().map_err(|e| SimilarityError::InvalidFile { path: dir.to_path_buf(), reason: e.to_string() })?;
+        Ok(tables)
     }
 
     /// The table of pack `k` (1, 2 or 3).
@@ -81,7 +102,15 @@ fn report_layers(dir: &Path) -> Result<Option<usize>, SimilarityError> {
     }
     let text = std::fs::read_to_string(&path).map_err(SimilarityError::io(&path))?;
     let value: Value = serde_json::from_str(&text).map_err(|e| SimilarityError::InvalidFile { path: path.clone(), reason: e.to_string() })?;
-    Ok(value.get("n_layers").and_then(Value::as_u64).map(|n| n as usize))
+    let invalid = |reason: String| SimilarityError::InvalidFile { path: path.clone(), reason };
+    let object = value.as_object().ok_or_else(|| invalid("expected a JSON object".into()))?;
+    match object.get("n_layers") {
+        None | Some(Value::Null) => Ok(None),
+        Some(n) => match n.as_u64().and_then(|n| usize::try_from(n).ok()) {
+            Some(n) if (1..=MAX_LAYERS).contains(&n) => Ok(Some(n)),
+            _ => Err(invalid(format!("n_layers is {n}; expected an integer from 1 to {MAX_LAYERS}"))),
+        },
+    }
 }
 
 /// Reads one official pack file: keys `"0".."m-1"`, each a non-empty list of finite numbers.
@@ -102,8 +131,62 @@ fn read_pack(path: &Path) -> Result<Option<Vec<f64>>, SimilarityError> {
                 .ok_or_else(|| invalid(format!("layer {key}: every value must be a finite number")))?,
             _ => return Err(invalid(format!("layer {key}: expected a non-empty list of numbers"))),
         };
-        *slot = Some(numpy_mean(&list));
+        // Finite values can still sum past f64::MAX (inf, or inf - inf = NaN).
+        let mean = numpy_mean(&list);
+        if !mean.is_finite() {
+            return Err(invalid(format!("layer {key}: the mean of its values is {mean} (they overflow a 64-bit float)")));
+        }
+        *slot = Some(mean);
     }
     // Distinct integer keys filling 0..len: any gap shows up as a hole.
     means.into_iter().enumerate().map(|(i, m)| m.ok_or_else(|| invalid(format!("layer {i} is missing")))).collect::<Result<Vec<_>, _>>().map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{select, Strategy};
+
+    fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn a_pack_whose_mean_overflows_is_refused() {
+        // Finite values whose 8-way partial sums reach +inf and -inf: the mean is NaN.
+        let mut values = vec!["0"; 16];
+        (values[0], values[8], values[1], values[9]) = ("1e308", "1e308", "-1e308", "-1e308");
+        let pack = format!(r#"{{"0": [{}], "1": [0.5], "2": [0.5]}}"#, values.join(","));
+        let dir = dir_with(&[("pack1.json", &pack)]);
+        let err = SimilarityTables::from_dir(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("layer 0") && err.contains("NaN"), "{err}");
+    }
+
+    #[test]
+    fn hand_built_tables_with_nan_are_refused_by_selection() {
+        let tables = SimilarityTables { n_layers: 4, pack1: Some(vec![0.5, f64::NAN, 0.7]), pack2: None, pack3: Some(vec![0.1]) };
+        for strategy in Strategy::ALL {
+            let err = select(&tables, strategy, 0.25, 42).unwrap_err().to_string();
+            assert!(err.contains("not a finite number"), "{strategy:?}: {err}");
+        }
+        let short = SimilarityTables { n_layers: 6, pack1: Some(vec![0.5]), pack2: None, pack3: None };
+        assert!(select(&short, Strategy::InterlaceTn, 0.4, 42).is_err());
+    }
+
+    #[test]
+    fn hostile_report_json_is_an_error() {
+        for report in [r#"[1, 2]"#, r#""text""#, r#"{"n_layers": 1e18}"#, r#"{"n_layers": 1000000000000000000}"#, r#"{"n_layers": 0}"#, r#"{"n_layers": "36"}"#] {
+            let dir = dir_with(&[("report.json", report)]);
+            let result = SimilarityTables::from_dir(dir.path());
+            assert!(matches!(result, Err(SimilarityError::InvalidFile { .. })), "{report}: {result:?}");
+        }
+        // A report alone still gives the layer count (random selection needs no pack).
+        let dir = dir_with(&[("report.json", r#"{"n_layers": 10}"#)]);
+        let plan = select(&SimilarityTables::from_dir(dir.path()).unwrap(), Strategy::Random, 0.2, 42).unwrap();
+        assert_eq!(plan.drop.len(), 2);
+    }
 }

@@ -181,7 +181,7 @@ fn vision_renumbering(config: &ModelConfig, layout: &dyn CheckpointLayout, optio
         return Ok(None);
     }
     let vision = layout.vision().ok_or(SurgeryError::NoVision { layout: layout.name() })?;
-    let depth = config.usize_field(vision.depth_field)?;
+    let depth = config.layer_count(vision.depth_field, config.usize_field(vision.depth_field)?)?;
     let blocks = LayerSet::for_removal(options.drop_vision.iter().copied(), depth).map_err(|source| SurgeryError::InvalidDrop { what: "vision blocks", source })?;
     let taps = match vision.taps {
         Some(t) => config.usize_list(t.indexes_field)?.unwrap_or_default(),

@@ -53,7 +53,16 @@ impl ModelConfig {
                 _ => found = Some((field, count)),
             }
         }
-        found.map(|(_, n)| n).ok_or_else(|| self.invalid(format!("none of {:?} is present", layout.layer_count_fields())))
+        let (field, n) = found.ok_or_else(|| self.invalid(format!("none of {:?} is present", layout.layer_count_fields())))?;
+        self.layer_count(field, n)
+    }
+
+    /// Refuses a layer or block count no real model has, before it sizes a list or a loop.
+    pub fn layer_count(&self, field: &str, n: usize) -> Result<usize, SurgeryError> {
+        if n > interlace_core::MAX_LAYERS {
+            return Err(self.invalid(format!("{field} = {n}; at most {} layers are accepted", interlace_core::MAX_LAYERS)));
+        }
+        Ok(n)
     }
 
     /// An unsigned integer field (`what` names it in errors).
@@ -98,7 +107,7 @@ impl ModelConfig {
     }
 
     fn count(&self, field: &str, value: &Json) -> Result<usize, SurgeryError> {
-        value.as_u64().map(|n| n as usize).ok_or_else(|| self.invalid(format!("{field} is not a non-negative integer")))
+        value.as_u64().and_then(|n| usize::try_from(n).ok()).ok_or_else(|| self.invalid(format!("{field} is not a non-negative integer")))
     }
 
     fn invalid(&self, reason: String) -> SurgeryError {
@@ -112,5 +121,19 @@ fn keep_entries(value: &Json, kept: &[usize], num_layers: usize) -> Result<Json,
         Json::Array(items) if items.len() == num_layers => Ok(Json::Array(kept.iter().map(|&i| items[i].clone()).collect())),
         Json::Array(items) => Err(format!("has {} entries but the model has {num_layers} layers", items.len())),
         _ => Err("is not a list".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_layer_count_is_refused_before_it_sizes_anything() {
+        let config = ModelConfig { path: "config.json".into(), json: Json::parse(r#"{"num_hidden_layers": 1000000000000000000}"#).unwrap() };
+        let err = config.text_layers(&DecoderOnlyLayout).unwrap_err().to_string();
+        assert!(err.contains("at most 65536 layers"), "{err}");
+        let fine = ModelConfig { path: "config.json".into(), json: Json::parse(r#"{"num_hidden_layers": 36}"#).unwrap() };
+        assert_eq!(fine.text_layers(&DecoderOnlyLayout).unwrap(), 36);
     }
 }
