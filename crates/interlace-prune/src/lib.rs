@@ -28,7 +28,7 @@ pub use backend::{devices_at, not_compiled, BackendKind, DeviceIndex, FloatKind}
 
 /// The burn version interlace is built on (re-exported so users get exactly the same one).
 pub use burn;
-pub use pipeline::{adapt_dir, AdaptOptions, CalibrationOptions, Pipeline, PipelineError};
+pub use pipeline::{adapt_dir, check_plan_matches, sha256_file, AdaptOptions, CalibrationOptions, Pipeline, PipelineError};
 
 pub use interlace_core as core;
 pub use interlace_eval as eval;

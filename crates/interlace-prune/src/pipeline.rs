@@ -11,7 +11,7 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::DType;
 use interlace_core::{CoreError, DecoderStack, LayerSet, Plan, PlanError, TapPoint};
 use interlace_qwen3vl::processor::Qwen3VlProcessor;
-use interlace_qwen3vl::{Qwen3VlError, Qwen3VlForConditionalGeneration};
+use interlace_qwen3vl::{Qwen3VlConfig, Qwen3VlError, Qwen3VlForConditionalGeneration};
 use interlace_similarity::{
     calibrate, sample_order, select, write_outputs, CalibrationConfig, CalibrationData, CalibrationEvent, CalibrationResult, Calibrator,
     QwenInputBuilder, RunMetadata, RunSummary, SimilarityError, SimilarityTables, Strategy,
@@ -51,6 +51,24 @@ pub enum PipelineError {
     /// Inconsistent inputs (e.g. a plan for another model).
     #[error("{0}")]
     Invalid(String),
+    /// The plan is not the one the pruned directory was made with (its `interlace.json`
+    /// records another drop set): training it would train the wrong layers.
+    #[error(
+        "{dir} was pruned with another plan: its interlace.json records dropping {recorded_drop:?} of {recorded_layers} layers, \
+         the plan given drops {drop:?} of {n_layers}; pass the plan that `interlace prune` was given, or prune again with this one"
+    )]
+    PlanMismatch {
+        /// The pruned directory.
+        dir: PathBuf,
+        /// `n_layers` of the recorded plan.
+        recorded_layers: usize,
+        /// Drop set of the recorded plan.
+        recorded_drop: Vec<usize>,
+        /// `n_layers` of the plan given.
+        n_layers: usize,
+        /// Drop set of the plan given.
+        drop: Vec<usize>,
+    },
 }
 
 /// How calibration samples are drawn and measured.
@@ -249,16 +267,9 @@ pub fn adapt_dir<B: AutodiffBackend>(
     if occupied && !options.force {
         return Err(PipelineError::Invalid(format!("{} exists and is not empty (use --force to replace it)", out.display())));
     }
+    check_pixel_limits(options)?;
+    check_plan_matches(pruned, plan)?;
     let model = Qwen3VlForConditionalGeneration::<B>::from_pretrained(pruned, device, dtype)?;
-    let expected = plan.n_layers - plan.drop.len();
-    if model.num_layers() != expected {
-        return Err(PipelineError::Invalid(format!(
-            "{} has {} text layers but the plan leaves {expected} of {}: pass the pruned model (`interlace prune --plan ...`)",
-            pruned.display(),
-            model.num_layers(),
-            plan.n_layers
-        )));
-    }
     let mut processor = Qwen3VlProcessor::from_dir(pruned).map_err(Qwen3VlError::from)?;
     if let Some(min) = options.min_pixels {
         processor.image_config_mut().min_pixels = min;
@@ -279,13 +290,96 @@ pub fn adapt_dir<B: AutodiffBackend>(
     if options.tune_llm {
         model = model.unfreeze_llm();
     }
-    let (model, report) = train_data_parallel(model, &dataset, &options.train, devices, run_dir, options.resume, on_step)?;
+    let train = with_run_settings(&options.train, plan, data, options, dtype)?;
+    let (model, report) = train_data_parallel(model, &dataset, &train, devices, run_dir, options.resume, on_step)?;
     interlace_train::plot::loss_curve(&run_dir.join("log.jsonl"), &run_dir.join("loss.png"))?;
     let settings = serde_json::json!({
-        "config": options.train, "data": data, "final_loss": report.final_loss, "steps": report.steps,
+        "config": train, "data": data, "final_loss": report.final_loss, "steps": report.steps,
         "skipped_records": skipped.len(), "plan": plan, "devices": devices.len(),
     });
     let trained = interlace_train::params::trainable_tensors(&model);
     interlace_train::export::save_trained(pruned, out, &trained, settings, options.force)?;
     Ok((report, skipped))
+}
+
+/// Refuses to train `plan` on a directory pruned with another one.
+///
+/// With an `interlace.json` (written by `interlace prune`), its recorded plan must drop the
+/// same layers of a stack of the same depth (the fine-tune set may differ: choosing other layers
+/// to train on the same pruned model is legitimate). Without one (a checkpoint pruned by other
+/// tools), only the layer count can be checked: `config.json` must have the `n_layers - |drop|`
+/// layers the plan leaves.
+pub fn check_plan_matches(pruned: &Path, plan: &Plan) -> Result<(), PipelineError> {
+    // The fields are public: a hand-built plan is checked before its arithmetic is trusted.
+    plan.validate()?;
+    if let Some(recorded) = interlace_surgery::recorded_plan(pruned)? {
+        if recorded.n_layers != plan.n_layers || recorded.drop != plan.drop {
+            return Err(PipelineError::PlanMismatch {
+                dir: pruned.to_path_buf(),
+                recorded_layers: recorded.n_layers,
+                recorded_drop: recorded.drop,
+                n_layers: plan.n_layers,
+                drop: plan.drop.clone(),
+            });
+        }
+    }
+    let layers = Qwen3VlConfig::from_dir(pruned)?.text.num_hidden_layers;
+    let expected = plan.n_layers - plan.drop.len();
+    if layers != expected {
+        return Err(PipelineError::Invalid(format!(
+            "{} has {layers} text layers but the plan leaves {expected} of {}: pass the pruned model (`interlace prune --plan ...`)",
+            pruned.display(),
+            plan.n_layers
+        )));
+    }
+    Ok(())
+}
+
+/// Largest image area `--min-pixels` / `--max-pixels` accept (2^28 pixels, 16 times the
+/// largest Qwen3-VL default): a bigger one would resize an image past any memory.
+pub const MAX_PIXELS: usize = 1 << 28;
+
+/// The pixel overrides replace the processor's own (validated) limits, so they are checked here.
+fn check_pixel_limits(options: &AdaptOptions) -> Result<(), PipelineError> {
+    for (flag, value) in [("--min-pixels", options.min_pixels), ("--max-pixels", options.max_pixels)] {
+        if value.is_some_and(|v| v == 0 || v > MAX_PIXELS) {
+            return Err(PipelineError::Invalid(format!("{flag} {} must be from 1 to {MAX_PIXELS}", value.unwrap_or_default())));
+        }
+    }
+    if let (Some(min), Some(max)) = (options.min_pixels, options.max_pixels) {
+        if min > max {
+            return Err(PipelineError::Invalid(format!("--min-pixels {min} is larger than --max-pixels {max}")));
+        }
+    }
+    Ok(())
+}
+
+/// `train` with the settings outside the trainer that shape the run added to its
+/// `run_settings`, so checkpoints record them and a resume with other values is refused.
+fn with_run_settings(train: &TrainConfig, plan: &Plan, data: &Path, options: &AdaptOptions, dtype: DType) -> Result<TrainConfig, PipelineError> {
+    let mut train = train.clone();
+    let settings = [
+        ("data_sha256", serde_json::json!(sha256_file(data)?)),
+        ("max_length", serde_json::json!(options.max_length)),
+        ("min_pixels", serde_json::json!(options.min_pixels)),
+        ("max_pixels", serde_json::json!(options.max_pixels)),
+        ("tune_vision", serde_json::json!(options.tune_vision)),
+        ("tune_merger", serde_json::json!(options.tune_merger)),
+        ("tune_llm", serde_json::json!(options.tune_llm)),
+        ("plan_drop", serde_json::json!(plan.drop)),
+        ("plan_finetune", serde_json::json!(plan.finetune)),
+        ("dtype", serde_json::json!(format!("{dtype:?}"))),
+    ];
+    train.run_settings.extend(settings.into_iter().map(|(k, v)| (k.to_string(), v)));
+    Ok(train)
+}
+
+/// Lower-case hex SHA-256 of a file, streamed.
+pub fn sha256_file(path: &Path) -> Result<String, PipelineError> {
+    use sha2::Digest;
+    let io = |source| PipelineError::Io { path: path.to_path_buf(), source };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut hasher = sha2::Sha256::new();
+    std::io::copy(&mut file, &mut hasher).map_err(io)?;
+    Ok(format!("{:x}", hasher.finalize()))
 }

@@ -137,6 +137,16 @@ pub enum LlavaError {
         /// What is wrong (`not valid JSON: ...` or `malformed record: ...`).
         reason: String,
     },
+    /// A record index past the end of the file.
+    #[error("{path} has {len} records; there is no record {index}")]
+    NoRecord {
+        /// The data file.
+        path: PathBuf,
+        /// The index asked for.
+        index: usize,
+        /// Number of records.
+        len: usize,
+    },
 }
 
 /// Where one record's text lies in the file.
@@ -202,9 +212,9 @@ impl RecordFile {
         self.spans.get(index).map_or(0, |span| span.line)
     }
 
-    /// The JSON text of record `index` (`< len()`), read from disk.
+    /// The JSON text of record `index`, read from disk ([`LlavaError::NoRecord`] past the end).
     pub fn text(&self, index: usize) -> Result<String, LlavaError> {
-        let span = self.spans[index];
+        let span = *self.spans.get(index).ok_or_else(|| LlavaError::NoRecord { path: self.path.clone(), index, len: self.spans.len() })?;
         let mut bytes = vec![0u8; span.len];
         {
             // A panic elsewhere cannot leave the handle inconsistent: every read seeks first.
@@ -216,11 +226,11 @@ impl RecordFile {
         String::from_utf8(bytes).map_err(|_| self.record_error(span.line, "not UTF-8".into()))
     }
 
-    /// Reads and parses record `index` (`< len()`). A record that is not JSON or not shaped
-    /// like a [`ConversationRecord`] is a [`LlavaError::Record`] naming the file and line.
+    /// Reads and parses record `index`. A record that is not JSON or not shaped like a
+    /// [`ConversationRecord`] is a [`LlavaError::Record`] naming the file and line.
     pub fn record(&self, index: usize) -> Result<ConversationRecord, LlavaError> {
         let text = self.text(index)?;
-        serde_json::from_str(&text).map_err(|e| self.record_error(self.spans[index].line, json_reason(&e)))
+        serde_json::from_str(&text).map_err(|e| self.record_error(self.line_of(index), json_reason(&e)))
     }
 
     fn record_error(&self, line: usize, reason: String) -> LlavaError {
@@ -429,6 +439,7 @@ mod tests {
         let shape = file.record(2).unwrap_err().to_string();
         assert!(shape.contains("d.jsonl:4: malformed record"), "{shape}");
         assert_eq!(file.record(3).unwrap(), ConversationRecord { image: None, conversations: vec![] }, "last line without newline");
+        assert!(matches!(file.record(4), Err(LlavaError::NoRecord { index: 4, len: 4, .. })), "past the end: an error, not a panic");
     }
 
     #[test]

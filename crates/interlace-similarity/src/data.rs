@@ -89,6 +89,7 @@ fn similarity_error(error: LlavaError) -> SimilarityError {
             SimilarityError::InvalidFile { path, reason: format!("not a JSON array of records: {reason}") }
         }
         LlavaError::Record { path, line, reason } => SimilarityError::Record { path, line, reason },
+        error @ LlavaError::NoRecord { .. } => SimilarityError::InvalidOption { option: "record index", reason: error.to_string() },
     }
 }
 

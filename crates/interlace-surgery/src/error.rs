@@ -40,6 +40,14 @@ pub enum SurgeryError {
         /// The model (directory or `the model in memory`).
         model: String,
     },
+    /// A pruned directory's `interlace.json` cannot be read as a provenance record.
+    #[error("invalid provenance {path}: {reason}")]
+    Provenance {
+        /// The `interlace.json` file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// Removing layers from an in-memory stack failed.
     #[error("in-memory layer removal failed: {0}")]
     Stack(CoreError),

@@ -28,5 +28,5 @@ pub use disk::{prune_checkpoint, DiskPruneOptions, DiskPruneReport, DropSpec};
 pub use error::SurgeryError;
 pub use memory::{prune_stack, prune_stack_with_plan, PruneReport, StackCounts};
 pub use progress::{NoProgress, Progress};
-pub use provenance::{Provenance, VisionProvenance, PROVENANCE_FILE};
+pub use provenance::{recorded_plan, Provenance, VisionProvenance, PROVENANCE_FILE};
 pub use writer::WrittenShard;

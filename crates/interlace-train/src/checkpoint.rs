@@ -5,7 +5,7 @@
 //! The data order is a pure function of (seed, epoch), so the step number is the whole data
 //! position and no RNG state needs saving.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
@@ -26,6 +26,38 @@ pub struct CheckpointState {
     pub seed: u64,
     /// Loss of the last completed step.
     pub last_loss: f64,
+    /// The run's settings ([`crate::TrainConfig::resume_settings`]); a resume must match them
+    /// all. Absent in checkpoints written before interlace recorded them.
+    #[serde(default)]
+    pub settings: Option<BTreeMap<String, serde_json::Value>>,
+}
+
+/// One setting that differs between a checkpoint and the run that wants to resume from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingDifference {
+    /// The setting (`lr`, `data_sha256`, ...).
+    pub field: String,
+    /// Its value in the checkpoint (JSON; `(absent)` when not recorded).
+    pub checkpoint: String,
+    /// Its value in this run (JSON; `(absent)` when not set).
+    pub now: String,
+}
+
+impl std::fmt::Display for SettingDifference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} in the checkpoint, {} now", self.field, self.checkpoint, self.now)
+    }
+}
+
+/// Every setting whose value differs between `recorded` (a checkpoint's) and `now`, by name.
+pub fn differences(recorded: &BTreeMap<String, serde_json::Value>, now: &BTreeMap<String, serde_json::Value>) -> Vec<SettingDifference> {
+    let show = |value: Option<&serde_json::Value>| value.map_or_else(|| "(absent)".to_string(), |v| v.to_string());
+    let fields: std::collections::BTreeSet<&String> = recorded.keys().chain(now.keys()).collect();
+    fields
+        .into_iter()
+        .filter(|field| recorded.get(*field) != now.get(*field))
+        .map(|field| SettingDifference { field: field.clone(), checkpoint: show(recorded.get(field)), now: show(now.get(field)) })
+        .collect()
 }
 
 const WEIGHTS: &str = "trainable.safetensors";
@@ -139,4 +171,33 @@ pub fn load<R: burn::record::Record<B>, B: burn::prelude::Backend>(dir: &Path, s
         .load(path.join(OPTIMIZER), device)
         .map_err(|e| TrainError::Checkpoint(format!("optimizer state in {}: {e}", path.display())))?;
     Ok(Loaded { state, trainable, optimizer })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TrainConfig;
+
+    #[test]
+    fn every_differing_setting_is_listed_with_both_values() {
+        let old = TrainConfig { run_settings: [("data_sha256".to_string(), serde_json::json!("aa"))].into(), ..TrainConfig::default() };
+        let new = TrainConfig {
+            lr: 2e-5,
+            weight_decay: 0.1,
+            grad_accum: 4,
+            checkpoint_every: 7,          // does not change the trajectory: not compared
+            activation_checkpointing: true, // same gradients: not compared
+            run_settings: [("data_sha256".to_string(), serde_json::json!("bb")), ("max_length".to_string(), serde_json::json!(512))].into(),
+            ..TrainConfig::default()
+        };
+        // Recorded settings go through state.json and back, as on disk.
+        let recorded: BTreeMap<String, serde_json::Value> = serde_json::from_str(&serde_json::to_string(&old.resume_settings(1, 10)).unwrap()).unwrap();
+        assert!(differences(&recorded, &old.resume_settings(1, 10)).is_empty(), "a round trip through JSON changes nothing");
+        let found = differences(&recorded, &new.resume_settings(2, 12));
+        let fields: Vec<&str> = found.iter().map(|d| d.field.as_str()).collect();
+        assert_eq!(fields, ["data_sha256", "devices", "grad_accum", "lr", "max_length", "total_steps", "weight_decay"]);
+        let lr = found.iter().find(|d| d.field == "lr").unwrap().to_string();
+        assert_eq!(lr, "lr: 0.00001 in the checkpoint, 0.00002 now");
+        assert_eq!(found.iter().find(|d| d.field == "max_length").unwrap().checkpoint, "(absent)");
+    }
 }

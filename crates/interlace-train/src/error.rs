@@ -34,6 +34,18 @@ pub enum TrainError {
     /// A checkpoint could not be written or read.
     #[error("checkpoint: {0}")]
     Checkpoint(String),
+    /// `resume` was asked with settings other than those the checkpoint was made with: the
+    /// result would be neither the old run nor a new one.
+    #[error(
+        "cannot resume from {checkpoint}: it was made with other settings ({}); resume with the checkpoint's settings, or start afresh without --resume (or in another run directory)",
+        .differences.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    )]
+    ResumeMismatch {
+        /// The checkpoint directory.
+        checkpoint: std::path::PathBuf,
+        /// Every differing setting, old and new.
+        differences: Vec<crate::checkpoint::SettingDifference>,
+    },
     /// A data-parallel replica could not agree with its peers (`burn::collective` failed, or
     /// another replica stopped).
     #[error("data-parallel training: {0}")]

@@ -116,12 +116,57 @@ fn rewrite_shard(path: &Path, dest: &Path, pending: &mut HashMap<&str, &TensorDa
 fn write_provenance(source: &Path, staging: &Path, settings: serde_json::Value) -> Result<(), TrainError> {
     let previous = source.join(PROVENANCE_FILE);
     let mut provenance = match std::fs::read_to_string(&previous) {
-        Ok(text) => serde_json::from_str(&text).map_err(|e| fail(&previous)(e.to_string()))?,
-        Err(_) => serde_json::json!({}),
+        Ok(text) => match serde_json::from_str(&text).map_err(|e| fail(&previous)(e.to_string()))? {
+            serde_json::Value::Object(map) => map,
+            // Indexing a JSON array or number by key would panic: refuse the file instead.
+            other => return Err(fail(&previous)(format!("expected a JSON object, found {}", json_kind(&other)))),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => serde_json::Map::new(),
+        Err(e) => return Err(fail(&previous)(e.to_string())),
     };
-    provenance["train"] = settings;
-    provenance["train"]["source"] = serde_json::json!(source);
-    provenance["train"]["tool"] = serde_json::json!(concat!("interlace-train ", env!("CARGO_PKG_VERSION")));
-    let text = serde_json::to_string_pretty(&provenance).expect("json serialises");
+    let mut train = match settings {
+        serde_json::Value::Object(map) => map,
+        other => serde_json::Map::from_iter([("settings".to_string(), other)]),
+    };
+    train.insert("source".into(), serde_json::json!(source));
+    train.insert("tool".into(), serde_json::json!(concat!("interlace-train ", env!("CARGO_PKG_VERSION"))));
+    provenance.insert("train".into(), serde_json::Value::Object(train));
+    let text = serde_json::to_string_pretty(&provenance).map_err(|e| fail(staging)(e.to_string()))?;
     std::fs::write(staging.join(PROVENANCE_FILE), text).map_err(|e| fail(staging)(e.to_string()))
+}
+
+/// What kind of JSON value this is, for error messages.
+pub(crate) fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_provenance_file_that_is_not_an_object_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("pruned");
+        std::fs::create_dir(&source).unwrap();
+        std::fs::write(source.join("config.json"), "{}").unwrap();
+        for text in ["[1, 2]", "7", "\"x\"", "null"] {
+            std::fs::write(source.join(PROVENANCE_FILE), text).unwrap();
+            let out = dir.path().join("out");
+            let err = save_trained(&source, &out, &[], serde_json::json!({"steps": 1}), false).unwrap_err().to_string();
+            assert!(err.contains("expected a JSON object"), "{text}: {err}");
+            assert!(!out.exists(), "nothing is left behind");
+        }
+        std::fs::write(source.join(PROVENANCE_FILE), r#"{"tool": "interlace"}"#).unwrap();
+        save_trained(&source, &dir.path().join("out"), &[], serde_json::json!({"steps": 1}), false).unwrap();
+        let written: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("out").join(PROVENANCE_FILE)).unwrap()).unwrap();
+        assert_eq!((written["tool"].as_str(), written["train"]["steps"].as_u64()), (Some("interlace"), Some(1)));
+    }
 }

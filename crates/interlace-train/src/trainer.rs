@@ -1,6 +1,7 @@
 //! The adaptation loop: shuffled epochs, token-weighted gradient accumulation, global-norm
 //! clipping, AdamW with a cosine schedule, checkpoints, resume and a JSONL log.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -60,6 +61,12 @@ pub struct TrainConfig {
     /// (1024: 0.6 GB of f32 logits at Qwen's 151,936-word vocabulary).
     #[serde(default = "default_head_chunk_rows")]
     pub head_chunk_rows: usize,
+    /// Settings outside the trainer that shape the run (the pipeline puts the data file's
+    /// SHA-256, the maximum length, pixel limits, tune switches, plan and dtype here). They are
+    /// recorded in every checkpoint with the trainer's own settings, and `resume` refuses a
+    /// checkpoint whose recorded settings differ in any of them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub run_settings: BTreeMap<String, serde_json::Value>,
 }
 
 fn default_head_chunk_rows() -> usize {
@@ -82,6 +89,7 @@ impl Default for TrainConfig {
             stop_after: None,
             activation_checkpointing: false,
             head_chunk_rows: default_head_chunk_rows(),
+            run_settings: BTreeMap::new(),
         }
     }
 }
@@ -104,6 +112,29 @@ impl TrainConfig {
     /// step takes [`Self::examples_per_step`] conversations per device).
     pub fn total_steps(&self, n: usize, devices: usize) -> usize {
         self.epochs * n.div_ceil(self.examples_per_step() * devices.max(1))
+    }
+
+    /// Everything a run's trajectory depends on, by name, as recorded in each checkpoint:
+    /// the optimizer, schedule and batching settings, the seed, the number of devices and
+    /// optimizer steps, and [`Self::run_settings`]. Settings that change neither the data order
+    /// nor the arithmetic (checkpoint frequency, activation checkpointing, `stop_after`) are
+    /// left out, so a resumed run may change them.
+    pub fn resume_settings(&self, devices: usize, total_steps: usize) -> BTreeMap<String, serde_json::Value> {
+        let mut settings: BTreeMap<String, serde_json::Value> = self.run_settings.clone();
+        let own = [
+            ("epochs", serde_json::json!(self.epochs)),
+            ("lr", serde_json::json!(self.lr)),
+            ("warmup_ratio", serde_json::json!(self.warmup_ratio)),
+            ("weight_decay", serde_json::json!(self.weight_decay)),
+            ("max_grad_norm", serde_json::json!(self.max_grad_norm)),
+            ("batch_size", serde_json::json!(self.batch_size)),
+            ("grad_accum", serde_json::json!(self.grad_accum)),
+            ("seed", serde_json::json!(self.seed)),
+            ("devices", serde_json::json!(devices)),
+            ("total_steps", serde_json::json!(total_steps)),
+        ];
+        settings.extend(own.into_iter().map(|(k, v)| (k.to_string(), v)));
+        settings
     }
 
     fn validate(&self, n: usize) -> Result<(), TrainError> {
@@ -392,7 +423,7 @@ where
         report.steps = step + 1;
         report.final_loss = entry.loss;
         if let Some(log) = log.as_mut() {
-            let written = record_step(log, &entry, &checkpoints, config, total_steps, &model, &optimizer);
+            let written = record_step(log, &entry, &checkpoints, config, (replica.world, total_steps), &model, &optimizer);
             on_step(&entry);
             if let Err(error) = written {
                 leader_failure = Some(error);
@@ -431,11 +462,17 @@ where
     let mut opened = OpenedRun { model, optimizer: pytorch_adamw(config.weight_decay).init::<B, M>(), start: 0, resumed_from: None, log: None };
     if let Some(&step) = checkpoint::list(checkpoints).last().filter(|_| resume) {
         let loaded = checkpoint::load::<_, B>(checkpoints, step, &replica.device)?;
-        if loaded.state.total_steps != total_steps || loaded.state.seed != config.seed {
-            return Err(TrainError::Config(format!(
-                "checkpoint {} was made for {} steps with seed {}, this run has {total_steps} steps and seed {}",
-                step, loaded.state.total_steps, loaded.state.seed, config.seed
+        let now = config.resume_settings(replica.world, total_steps);
+        let at = checkpoints.join(format!("step-{step}"));
+        let Some(recorded) = &loaded.state.settings else {
+            return Err(TrainError::Checkpoint(format!(
+                "{} records no training settings (written by an older interlace), so resuming from it cannot be checked; start afresh without --resume",
+                at.display()
             )));
+        };
+        let differences = checkpoint::differences(recorded, &now);
+        if !differences.is_empty() {
+            return Err(TrainError::ResumeMismatch { checkpoint: at, differences });
         }
         let (restored, unmatched) = replace_tensors(opened.model, loaded.trainable);
         if !unmatched.is_empty() {
@@ -459,7 +496,7 @@ fn record_step<B, M, O>(
     entry: &StepLog,
     checkpoints: &Path,
     config: &TrainConfig,
-    total_steps: usize,
+    (world, total_steps): (usize, usize),
     model: &M,
     optimizer: &O,
 ) -> Result<(), TrainError>
@@ -471,7 +508,8 @@ where
     writeln!(log, "{}", serde_json::to_string(entry).expect("log entry serialises")).map_err(|e| TrainError::Checkpoint(format!("log: {e}")))?;
     let due = config.checkpoint_every > 0 && entry.step % config.checkpoint_every == 0;
     if due || entry.step == total_steps {
-        let state = CheckpointState { step: entry.step, total_steps, seed: config.seed, last_loss: entry.loss };
+        let settings = Some(config.resume_settings(world, total_steps));
+        let state = CheckpointState { step: entry.step, total_steps, seed: config.seed, last_loss: entry.loss, settings };
         checkpoint::save::<_, B>(checkpoints, &state, &trainable_tensors(model), optimizer.to_record(), config.keep_checkpoints)?;
     }
     Ok(())
