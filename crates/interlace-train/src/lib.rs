@@ -35,7 +35,7 @@ pub use labels::{assistant_labels, supervised_tokens, TurnMarkers, IGNORE_INDEX}
 pub use loss::{causal_lm_loss, token_losses, SupervisedTargets};
 pub use data::{ConversationDataset, ConversationRecord, ExampleSource, Skipped, TrainingExample};
 pub use schedule::CosineWithWarmup;
-pub use trainer::{train, train_data_parallel, StepLog, TrainConfig, TrainReport};
+pub use trainer::{train, train_data_parallel, LossNormalization, StepLog, TrainConfig, TrainReport};
 
 /// burn's AdamW with PyTorch's defaults (betas 0.9/0.999, eps 1e-8) and the given weight decay;
 /// burn's own defaults (eps 1e-5, weight decay 1e-4) would silently change the training.

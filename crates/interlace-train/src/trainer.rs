@@ -1,5 +1,6 @@
-//! The adaptation loop: shuffled epochs, token-weighted gradient accumulation, global-norm
-//! clipping, AdamW with a cosine schedule, checkpoints, resume and a JSONL log.
+//! The adaptation loop: shuffled epochs, gradient accumulation (loss normalised per micro-batch
+//! like the HF Trainer, or over the step's tokens), global-norm clipping, AdamW with a cosine
+//! schedule, checkpoints, resume and a JSONL log.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -25,6 +26,35 @@ use crate::replica::Replica;
 use crate::params::{replace_tensors, trainable_tensors};
 use crate::{clip_grad_norm, pytorch_adamw, CosineWithWarmup, TrainError};
 
+/// How the losses of an optimizer step's conversations are weighted into its gradient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum LossNormalization {
+    /// The official training's (transformers `Trainer` with a Qwen-VL model, which sets
+    /// `accepts_loss_kwargs = False`): each micro-batch's loss is the mean over its own
+    /// supervised tokens, divided by the number of micro-batches of the step on all devices
+    /// (gradient accumulation steps × devices; fewer in an epoch's short last step). A
+    /// conversation `i` of micro-batch `m` weighs `tokens_i / tokens_m / micro_batches`.
+    #[default]
+    #[serde(rename = "micro-batch")]
+    MicroBatchMean,
+    /// The token mean over the whole step: every conversation weighs `tokens_i / step_tokens`
+    /// over all micro-batches and devices (transformers' `num_items_in_batch` semantics, used
+    /// by models that accept loss kwargs). Independent of how the step is split.
+    #[serde(rename = "step-tokens")]
+    StepTokens,
+}
+
+impl LossNormalization {
+    /// The name used on the command line, in checkpoints and in serialised configs
+    /// (`micro-batch`, `step-tokens`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::MicroBatchMean => "micro-batch",
+            Self::StepTokens => "step-tokens",
+        }
+    }
+}
+
 /// Hyper-parameters of one adaptation run. Defaults are the paper's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
@@ -42,6 +72,10 @@ pub struct TrainConfig {
     pub batch_size: usize,
     /// Micro-batches per optimizer step (1).
     pub grad_accum: usize,
+    /// How conversation losses are weighted ([`LossNormalization::MicroBatchMean`], the
+    /// official training's).
+    #[serde(default)]
+    pub loss_normalization: LossNormalization,
     /// Seed of the data order.
     pub seed: u64,
     /// Save a checkpoint every this many optimizer steps (0: only at the end).
@@ -83,6 +117,7 @@ impl Default for TrainConfig {
             max_grad_norm: 1.0,
             batch_size: 1,
             grad_accum: 1,
+            loss_normalization: LossNormalization::default(),
             seed: 42,
             checkpoint_every: 0,
             keep_checkpoints: 2,
@@ -129,6 +164,7 @@ impl TrainConfig {
             ("max_grad_norm", serde_json::json!(self.max_grad_norm)),
             ("batch_size", serde_json::json!(self.batch_size)),
             ("grad_accum", serde_json::json!(self.grad_accum)),
+            ("loss_normalization", serde_json::json!(self.loss_normalization.name())),
             ("seed", serde_json::json!(self.seed)),
             ("devices", serde_json::json!(devices)),
             ("total_steps", serde_json::json!(total_steps)),
@@ -145,7 +181,10 @@ impl TrainConfig {
         if self.epochs == 0 || self.batch_size == 0 || self.grad_accum == 0 {
             return bad(format!("epochs ({}), batch size ({}) and gradient accumulation ({}) must be positive", self.epochs, self.batch_size, self.grad_accum));
         }
-        if !(self.lr > 0.0 && self.lr.is_finite()) || !(0.0..1.0).contains(&self.warmup_ratio) || !(self.max_grad_norm > 0.0) {
+        // Written so that NaN fails every check.
+        let lr_ok = self.lr > 0.0 && self.lr.is_finite();
+        let clip_ok = self.max_grad_norm > 0.0;
+        if !lr_ok || !(0.0..1.0).contains(&self.warmup_ratio) || !clip_ok {
             return bad(format!("lr {} must be > 0, warmup ratio {} in [0, 1), max grad norm {} > 0", self.lr, self.warmup_ratio, self.max_grad_norm));
         }
         Ok(())
@@ -159,7 +198,9 @@ pub struct StepLog {
     pub step: usize,
     /// Epoch (0-based).
     pub epoch: usize,
-    /// Token-weighted mean loss of the step.
+    /// Loss of the step, weighted as the gradient is ([`TrainConfig::loss_normalization`]):
+    /// with `MicroBatchMean` the mean of the micro-batches' token-mean losses (what the HF
+    /// Trainer logs), with `StepTokens` the token mean over the step.
     pub loss: f64,
     /// Learning rate used.
     pub lr: f64,
@@ -191,7 +232,7 @@ pub struct TrainReport {
 }
 
 /// Position of optimizer step `step` in the data: its epoch and the examples of all replicas
-/// together (replica `r` of `world` takes every `world`-th of them, starting at `r`).
+/// together (see [`replica_micro_batches`] for each replica's share).
 fn step_examples(config: &TrainConfig, n: usize, world: usize, step: usize) -> (usize, Vec<usize>) {
     let per_step = config.examples_per_step() * world;
     let per_epoch = n.div_ceil(per_step);
@@ -203,6 +244,14 @@ fn step_examples(config: &TrainConfig, n: usize, world: usize, step: usize) -> (
     let start = (step % per_epoch) * per_step;
     let end = (start + per_step).min(n);
     (epoch, order[start..end].to_vec())
+}
+
+/// Replica `rank`'s micro-batches of a step's `indices`: the step is cut into micro-batches of
+/// `batch_size` consecutive conversations (the last one may be shorter) and replica `r` of
+/// `world` takes micro-batches `r`, `r + world`, ... (accelerate's `BatchSamplerShard`), so a
+/// data-parallel step has the micro-batches of one device with `world`-times the accumulation.
+fn replica_micro_batches(indices: &[usize], batch_size: usize, rank: usize, world: usize) -> Vec<Vec<usize>> {
+    indices.chunks(batch_size.max(1)).skip(rank).step_by(world.max(1)).map(<[usize]>::to_vec).collect()
 }
 
 /// Trains `model`'s trainable parameters (as marked by
@@ -372,21 +421,45 @@ where
         }
         let started = Instant::now();
         let (epoch, indices) = step_examples(config, data.len(), replica.world, step);
-        let mine: Vec<usize> = indices.iter().copied().skip(replica.rank).step_by(replica.world).collect();
-        let (examples, skipped) = build_examples(data, &mine);
-        let local_tokens: usize = examples.iter().map(|e| e.supervised_tokens()).sum();
-        let agreed = replica.sum_values::<B::InnerBackend>(&[local_tokens as f64, leader_failure.is_some() as u8 as f64])?;
+        let mut skipped = Vec::new();
+        let micro_batches: Vec<Vec<TrainingExample<S::Input>>> = replica_micro_batches(&indices, config.batch_size, replica.rank, replica.world)
+            .iter()
+            .map(|batch| {
+                let (examples, unusable) = build_examples(data, batch);
+                skipped.extend(unusable);
+                examples
+            })
+            .collect();
+        let micro_tokens: Vec<usize> = micro_batches.iter().map(|b| b.iter().map(|e| e.supervised_tokens()).sum()).collect();
+        let local_tokens: usize = micro_tokens.iter().sum();
+        let local_batches = micro_tokens.iter().filter(|&&t| t > 0).count();
+        let agreed = replica.sum_values::<B::InnerBackend>(&[local_tokens as f64, local_batches as f64, leader_failure.is_some() as u8 as f64])?;
         if let Some(error) = leader_failure.take() {
             return Err(error);
         }
-        if agreed[1] > 0.0 {
+        if agreed[2] > 0.0 {
             return Err(TrainError::Collective("replica 0 failed to write the log or a checkpoint".into()));
         }
         let tokens = agreed[0].round() as usize;
+        let step_batches = agreed[1].round() as usize;
         if tokens == 0 {
             return Err(TrainError::Data(format!("optimizer step {} has no usable example: {skipped:?}", step + 1)));
         }
-        let local = catch_unwind(AssertUnwindSafe(|| accumulate_step::<B, M, S>(&model, &examples, tokens, config.backward())))
+        let weighted: Vec<(&TrainingExample<S::Input>, f64)> = micro_batches
+            .iter()
+            .zip(&micro_tokens)
+            .flat_map(|(batch, &batch_tokens)| {
+                batch.iter().map(move |example| {
+                    let share = example.supervised_tokens() as f64;
+                    let weight = match config.loss_normalization {
+                        LossNormalization::MicroBatchMean => share / batch_tokens as f64 / step_batches as f64,
+                        LossNormalization::StepTokens => share / tokens as f64,
+                    };
+                    (example, weight)
+                })
+            })
+            .collect();
+        let local = catch_unwind(AssertUnwindSafe(|| accumulate_step::<B, M, S>(&model, &weighted, config.backward())))
             .unwrap_or_else(|panic| Err(TrainError::Model(format!("the forward or backward pass panicked: {}", panic_message(&*panic)).into())));
         let (grads, loss, input_tokens, failure) = match local {
             Ok((grads, loss, input_tokens)) => (Some(grads), loss, input_tokens, None),
@@ -506,7 +579,7 @@ where
     O: Optimizer<M, B>,
 {
     writeln!(log, "{}", serde_json::to_string(entry).expect("log entry serialises")).map_err(|e| TrainError::Checkpoint(format!("log: {e}")))?;
-    let due = config.checkpoint_every > 0 && entry.step % config.checkpoint_every == 0;
+    let due = config.checkpoint_every > 0 && entry.step.is_multiple_of(config.checkpoint_every);
     if due || entry.step == total_steps {
         let settings = Some(config.resume_settings(world, total_steps));
         let state = CheckpointState { step: entry.step, total_steps, seed: config.seed, last_loss: entry.loss, settings };
@@ -528,12 +601,10 @@ fn build_examples<S: ExampleSource>(data: &S, indices: &[usize]) -> (Vec<Trainin
     (examples, skipped)
 }
 
-/// Forward and backward over this replica's examples of one optimizer step. Each example's loss
-/// is weighted by its share of the step's supervised tokens (`step_tokens`, over all replicas),
-/// so the summed gradient is that of the token-mean loss over the whole step (transformers'
-/// `num_items_in_batch` semantics). Returns the gradients, the weighted loss and the number of
-/// input tokens.
-fn accumulate_step<B, M, S>(model: &M, examples: &[TrainingExample<S::Input>], step_tokens: usize, backward: Backward) -> Result<(GradientsParams, f64, usize), TrainError>
+/// Forward and backward over this replica's examples of one optimizer step, each with the weight
+/// of its mean token loss ([`LossNormalization`]), so the summed gradient is that of the step's
+/// loss. Returns the gradients, the weighted loss and the number of input tokens.
+fn accumulate_step<B, M, S>(model: &M, examples: &[(&TrainingExample<S::Input>, f64)], backward: Backward) -> Result<(GradientsParams, f64, usize), TrainError>
 where
     B: AutodiffBackend,
     M: LayerwiseForward<B, Input = S::Input> + AutodiffModule<B>,
@@ -543,8 +614,7 @@ where
     let mut accumulator = GradientsAccumulator::<M>::new();
     let mut loss_sum = 0.0;
     let mut input_tokens = 0;
-    for example in examples {
-        let weight = example.supervised_tokens() as f64 / step_tokens as f64;
+    for &(example, weight) in examples {
         let (grads, loss) = example_gradients(model, example, weight, backward)?;
         loss_sum += loss;
         input_tokens += example.labels.len();
@@ -601,5 +671,25 @@ mod tests {
         assert_eq!(step, step_examples(&TrainConfig { batch_size: 4, ..TrainConfig::default() }, 10, 1, 0).1);
         let (_, last) = step_examples(&config, 10, 2, 2);
         assert_eq!(last.len(), 2, "the last step takes what is left");
+    }
+
+    #[test]
+    fn replicas_take_whole_micro_batches_in_turn() {
+        let step: Vec<usize> = (10..17).collect();
+        assert_eq!(replica_micro_batches(&step, 2, 0, 1), vec![vec![10, 11], vec![12, 13], vec![14, 15], vec![16]]);
+        assert_eq!(replica_micro_batches(&step, 2, 0, 2), vec![vec![10, 11], vec![14, 15]]);
+        assert_eq!(replica_micro_batches(&step, 2, 1, 2), vec![vec![12, 13], vec![16]]);
+        assert_eq!(replica_micro_batches(&step, 1, 1, 3), vec![vec![11], vec![14]]);
+        assert!(replica_micro_batches(&[3], 2, 1, 2).is_empty(), "a replica may have nothing in a short last step");
+    }
+
+    #[test]
+    fn loss_normalization_is_recorded_for_resume() {
+        let settings = TrainConfig::default().resume_settings(1, 4);
+        assert_eq!(settings["loss_normalization"], "micro-batch");
+        let other = TrainConfig { loss_normalization: LossNormalization::StepTokens, ..TrainConfig::default() }.resume_settings(1, 4);
+        let differences = crate::checkpoint::differences(&settings, &other);
+        assert_eq!(differences.len(), 1);
+        assert_eq!(differences[0].field, "loss_normalization");
     }
 }
