@@ -214,7 +214,7 @@ fn train_step<B: AutodiffBackend>(
         let current = model.take().expect("model present between steps");
         let (grads, _) = example_gradients(&current, &example, 1.0, backward)?;
         let next = optimizer.step(1e-5, current, grads);
-        let _ = next.model.language_model.norm.weight.val().slice([0..1]).into_data();
+        let _ = next.model.language_model.norm.weight.val().slice(0..1).into_data();
         model = Some(next);
         Ok(())
     })

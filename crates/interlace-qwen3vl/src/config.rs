@@ -265,13 +265,13 @@ fn parse_text(f: &Fields) -> Result<TextConfig> {
     if config.num_hidden_layers > interlace_core::MAX_LAYERS {
         return Err(f.error("num_hidden_layers", format!("{} layers; at most {} are accepted", config.num_hidden_layers, interlace_core::MAX_LAYERS)));
     }
-    if config.num_attention_heads % config.num_key_value_heads != 0 {
+    if !config.num_attention_heads.is_multiple_of(config.num_key_value_heads) {
         return Err(f.error(
             "num_key_value_heads",
             format!("{} does not divide num_attention_heads = {}", config.num_key_value_heads, config.num_attention_heads),
         ));
     }
-    if config.head_dim % 2 != 0 {
+    if !config.head_dim.is_multiple_of(2) {
         return Err(f.error("head_dim", format!("{} must be even for rotary embeddings", config.head_dim)));
     }
     Ok(config)
@@ -330,7 +330,7 @@ fn parse_vision(f: &Fields, text_hidden: usize) -> Result<VisionConfig> {
 }
 
 fn validate_vision(f: &Fields, c: &VisionConfig, text_hidden: usize) -> Result<()> {
-    if c.hidden_size % c.num_heads != 0 || c.head_dim() % 4 != 0 {
+    if !c.hidden_size.is_multiple_of(c.num_heads) || !c.head_dim().is_multiple_of(4) {
         return Err(f.error(
             "num_heads",
             format!("hidden_size {} / num_heads {} must give a head width divisible by 4", c.hidden_size, c.num_heads),

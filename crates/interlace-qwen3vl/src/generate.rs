@@ -126,7 +126,10 @@ impl Sampler {
         let rng = match sampling {
             Sampling::Greedy => None,
             Sampling::Sample { temperature, top_p, top_k, seed } => {
-                if !(*temperature > 0.0) || !(*top_p > 0.0 && *top_p <= 1.0) || *top_k == Some(0) {
+                // Written so that NaN fails both checks.
+                let temperature_ok = *temperature > 0.0;
+                let top_p_ok = *top_p > 0.0 && *top_p <= 1.0;
+                if !temperature_ok || !top_p_ok || *top_k == Some(0) {
                     return Err(Qwen3VlError::Input(format!(
                         "invalid sampling settings: temperature {temperature} (> 0), top_p {top_p} (in (0, 1]), top_k {top_k:?} (>= 1)"
                     )));

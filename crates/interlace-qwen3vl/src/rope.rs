@@ -41,6 +41,8 @@ pub fn text_rope_tables<B: Backend>(
     let axes = [&positions.t, &positions.h, &positions.w];
     let half = head_dim / 2;
     let mut angles = Vec::with_capacity(positions.len() * head_dim);
+    // `s` indexes whichever of the three position axes each frequency reads.
+    #[allow(clippy::needless_range_loop)]
     for s in 0..positions.len() {
         let row: Vec<f32> = (0..half).map(|j| axes[mrope_axis(j, section)][s] as f32 * inv[j]).collect();
         angles.extend_from_slice(&row);

@@ -64,8 +64,11 @@ where
 /// See [`example_gradients`].
 static AUTODIFF: Mutex<()> = Mutex::new(());
 
+/// Gradients of one example, with the (weighted) loss tensors whose sum is its loss.
+type ExampleGradients<B> = (GradientsParams, Vec<Tensor<<B as AutodiffBackend>::InnerBackend, 1>>);
+
 /// The gradients and the (weighted) loss tensors whose sum is the example's loss.
-fn graph_gradients<B, M>(model: &M, example: &TrainingExample<M::Input>, weight: f64, backward: Backward) -> Result<(GradientsParams, Vec<Tensor<B::InnerBackend, 1>>), TrainError>
+fn graph_gradients<B, M>(model: &M, example: &TrainingExample<M::Input>, weight: f64, backward: Backward) -> Result<ExampleGradients<B>, TrainError>
 where
     B: AutodiffBackend,
     M: LayerwiseForward<B> + AutodiffModule<B>,
@@ -124,7 +127,7 @@ fn recomputed_gradients<B, M>(
     supervised: &SupervisedTargets,
     scale: f64,
     head_chunk_rows: usize,
-) -> Result<(GradientsParams, Vec<Tensor<B::InnerBackend, 1>>), TrainError>
+) -> Result<ExampleGradients<B>, TrainError>
 where
     B: AutodiffBackend,
     M: LayerwiseForward<B> + AutodiffModule<B>,
