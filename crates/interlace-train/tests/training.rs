@@ -10,7 +10,7 @@ use interlace_core::{DecoderStack, LayerSet, Plan};
 use interlace_qwen3vl::processor::Qwen3VlProcessor;
 use interlace_qwen3vl::Qwen3VlForConditionalGeneration;
 use interlace_train::params::all_tensors;
-use interlace_train::{train, train_data_parallel, ConversationDataset, TrainConfig};
+use interlace_train::{train, train_data_parallel, ConversationDataset, LossNormalization, TrainConfig};
 
 type B = Autodiff<NdArray<f32>>;
 
@@ -91,7 +91,7 @@ fn interrupted_run_resumes_to_the_same_weights() {
 fn divergence_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let config = TrainConfig { epochs: 20, lr: 1e30, warmup_ratio: 0.0, max_grad_norm: 1e30, checkpoint_every: 1, seed: 3, ..TrainConfig::default() };
-    let error = train(model(), &dataset(), &config, dir.path(), false, |_| {}).err().expect("the run diverges");
+    let Err(error) = train(model(), &dataset(), &config, dir.path(), false, |_| {}) else { panic!("the run diverges") };
     let message = error.to_string();
     assert!(message.contains("non-finite"), "{message}");
     let steps = interlace_train::checkpoint::list(&dir.path().join("checkpoints"));
@@ -175,6 +175,18 @@ fn checkpointed_and_data_parallel_runs_match_the_plain_run() {
         println!("{name}: max |Δw| = {worst:e}");
         assert!(worst < 1e-6, "{name}: weights differ by {worst}");
     }
+    // Under either loss normalisation, and with micro-batches of 2 (each replica takes whole
+    // micro-batches, so 2 replicas have the micro-batches of one device with twice the
+    // accumulation).
+    for normalization in [LossNormalization::StepTokens, LossNormalization::MicroBatchMean] {
+        for batch_size in [1, 2] {
+            let single = TrainConfig { loss_normalization: normalization, batch_size, epochs: 2 * batch_size, ..plain.clone() };
+            let two = TrainConfig { grad_accum: 1, ..single.clone() };
+            let worst = max_difference(&trained(model(), &single, 1), &trained(model(), &two, 2));
+            println!("{normalization:?}, batch {batch_size}, 2 replicas: max |Δw| = {worst:e}");
+            assert!(worst < 1e-6, "{normalization:?}, batch {batch_size}: weights differ by {worst}");
+        }
+    }
     // A trainable merger only gets gradients from image examples: a replica whose example is
     // text-only still joins the all-reduce (with zeros) and the result matches one device.
     let merger = trained(model().unfreeze_merger(), &plain, 1);
@@ -188,6 +200,6 @@ fn checkpointed_and_data_parallel_runs_match_the_plain_run() {
 fn activation_checkpointing_refuses_a_trainable_vision_tower() {
     let dir = tempfile::tempdir().unwrap();
     let config = TrainConfig { activation_checkpointing: true, ..TrainConfig::default() };
-    let error = train(model().unfreeze_vision(), &dataset(), &config, dir.path(), false, |_| {}).err().expect("refused");
+    let Err(error) = train(model().unfreeze_vision(), &dataset(), &config, dir.path(), false, |_| {}) else { panic!("refused") };
     assert!(error.to_string().contains("without activation checkpointing"), "{error}");
 }
