@@ -10,7 +10,7 @@ use interlace_prune::surgery::NoProgress;
 use interlace_prune::{devices_at, with_backend, AdaptOptions, BackendKind, CalibrationOptions, FloatKind, Pipeline};
 use interlace_train::TrainConfig;
 
-use crate::train::{progress_bar, sibling, update_bar};
+use crate::train::{progress_bar, sibling, update_bar, LossNormalizationArg};
 
 /// Arguments of `interlace run`.
 #[derive(Debug, Args)]
@@ -57,6 +57,9 @@ pub struct RunArgs {
     /// Micro-batches per optimizer step.
     #[arg(long, default_value_t = 1)]
     grad_accum: usize,
+    /// Loss weighting: `micro-batch` (official) or `step-tokens` (see `interlace train`).
+    #[arg(long, value_enum, default_value_t = LossNormalizationArg::MicroBatch)]
+    loss_normalization: LossNormalizationArg,
     /// Truncate training conversations to this many tokens.
     #[arg(long, default_value_t = 8192)]
     max_length: usize,
@@ -91,6 +94,7 @@ pub fn run(args: RunArgs) -> Result<(), Box<dyn Error>> {
             lr: args.lr,
             batch_size: args.batch_size,
             grad_accum: args.grad_accum,
+            loss_normalization: args.loss_normalization.into(),
             seed: args.seed,
             activation_checkpointing: args.activation_checkpointing,
             ..TrainConfig::default()
@@ -101,6 +105,8 @@ pub fn run(args: RunArgs) -> Result<(), Box<dyn Error>> {
     };
     with_backend!(args.backend, |B, device| {
         let devices = devices_at::<B>(&args.devices, device)?;
+        // The device type depends on the backend: Copy for the CPU ones, not for all.
+        #[allow(clippy::clone_on_copy)]
         let device = devices[0].clone();
         let progress = CalibrationProgress::new(0, calib.display().to_string());
         let (_, summary) = pipeline.calibrate::<B>(&calib, &calibration, &device, &mut |e| progress.on_event(e))?;

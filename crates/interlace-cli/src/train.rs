@@ -8,7 +8,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use interlace_core::Plan;
 use interlace_prune::{adapt_dir, devices_at, AdaptOptions};
-use interlace_train::{StepLog, TrainConfig};
+use interlace_train::{LossNormalization, StepLog, TrainConfig};
 
 use interlace_prune::{BackendKind, FloatKind};
 use interlace_prune::with_backend;
@@ -55,6 +55,11 @@ pub struct TrainArgs {
     /// Micro-batches per optimizer step.
     #[arg(long, default_value_t = 1)]
     pub grad_accum: usize,
+    /// How conversation losses are weighted: `micro-batch` (the official training's HF
+    /// Trainer: each micro-batch's token mean, divided by the step's micro-batches) or
+    /// `step-tokens` (token mean over the whole step).
+    #[arg(long, value_enum, default_value_t = LossNormalizationArg::MicroBatch)]
+    pub loss_normalization: LossNormalizationArg,
     /// Truncate conversations to this many tokens.
     #[arg(long, default_value_t = 8192)]
     pub max_length: usize,
@@ -103,6 +108,24 @@ pub struct TrainArgs {
     pub activation_checkpointing: bool,
 }
 
+/// `--loss-normalization` values ([`LossNormalization`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LossNormalizationArg {
+    /// [`LossNormalization::MicroBatchMean`].
+    MicroBatch,
+    /// [`LossNormalization::StepTokens`].
+    StepTokens,
+}
+
+impl From<LossNormalizationArg> for LossNormalization {
+    fn from(arg: LossNormalizationArg) -> Self {
+        match arg {
+            LossNormalizationArg::MicroBatch => Self::MicroBatchMean,
+            LossNormalizationArg::StepTokens => Self::StepTokens,
+        }
+    }
+}
+
 impl TrainArgs {
     /// The optimizer and schedule settings.
     pub fn config(&self) -> TrainConfig {
@@ -114,6 +137,7 @@ impl TrainArgs {
             max_grad_norm: self.max_grad_norm,
             batch_size: self.batch_size,
             grad_accum: self.grad_accum,
+            loss_normalization: self.loss_normalization.into(),
             seed: self.seed,
             checkpoint_every: self.checkpoint_every,
             activation_checkpointing: self.activation_checkpointing,
