@@ -41,4 +41,13 @@ pub trait ObservedForward<B: Backend>: DecoderStack {
         tap: TapPoint,
         observer: &mut dyn HiddenStateObserver<B>,
     ) -> Result<Tensor<B, 3>, Self::Error>;
+
+    /// Runs one forward pass for the observer alone: hands out hidden states `0..=L` exactly as
+    /// [`Self::forward_observed`] does, but computes no logits, so a stack may stop after its
+    /// last hidden state (Qwen3-VL skips the output head, a 151,936-row projection that costs
+    /// as much as several layers). Calibration uses this. The default runs
+    /// [`Self::forward_observed`] and drops the logits.
+    fn observe_hidden_states(&self, input: &Self::Input, tap: TapPoint, observer: &mut dyn HiddenStateObserver<B>) -> Result<(), Self::Error> {
+        self.forward_observed(input, tap, observer).map(drop)
+    }
 }

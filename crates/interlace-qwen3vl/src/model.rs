@@ -214,8 +214,28 @@ impl<B: Backend> Qwen3VlForConditionalGeneration<B> {
         prepared: Prepared<B>,
         tap: TapPoint,
         observer: &mut dyn HiddenStateObserver<B>,
-        mut cache: Option<&mut KvCache<B>>,
+        cache: Option<&mut KvCache<B>>,
         logits_for: LogitsFor,
+    ) -> Result<Tensor<B, 3>> {
+        let normed = self.run_layers(prepared, tap, observer, cache)?;
+        let normed = match logits_for {
+            LogitsFor::All => normed,
+            LogitsFor::Last => {
+                let seq = normed.dims()[1];
+                normed.narrow(1, seq - 1, 1)
+            }
+        };
+        Ok(self.lm_head_forward(normed))
+    }
+
+    /// The decoder layers and the final norm, without the output head: returns the normed last
+    /// hidden state `[1, seq, hidden]`.
+    fn run_layers(
+        &self,
+        prepared: Prepared<B>,
+        tap: TapPoint,
+        observer: &mut dyn HiddenStateObserver<B>,
+        mut cache: Option<&mut KvCache<B>>,
     ) -> Result<Tensor<B, 3>> {
         let Prepared { embeds, positions, visual_rows, deepstack, .. } = prepared;
         let text = &self.model.language_model;
@@ -239,14 +259,7 @@ impl<B: Backend> Qwen3VlForConditionalGeneration<B> {
         if tap == TapPoint::Transformers {
             observer.observe(num_layers, normed.clone())?;
         }
-        let normed = match logits_for {
-            LogitsFor::All => normed,
-            LogitsFor::Last => {
-                let seq = normed.dims()[1];
-                normed.narrow(1, seq - 1, 1)
-            }
-        };
-        Ok(self.lm_head_forward(normed))
+        Ok(normed)
     }
 
     fn lm_head_forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
@@ -423,5 +436,12 @@ impl<B: Backend> ObservedForward<B> for Qwen3VlForConditionalGeneration<B> {
     fn forward_observed(&self, input: &Qwen3VlInput, tap: TapPoint, observer: &mut dyn HiddenStateObserver<B>) -> Result<Tensor<B, 3>> {
         let prepared = self.prepare(input)?;
         self.run(prepared, tap, observer, None, LogitsFor::All)
+    }
+
+    /// The layers and the final norm only: the output head (half the FLOPs of the 2B model cut
+    /// to 6 layers) is not computed.
+    fn observe_hidden_states(&self, input: &Qwen3VlInput, tap: TapPoint, observer: &mut dyn HiddenStateObserver<B>) -> Result<()> {
+        let prepared = self.prepare(input)?;
+        self.run_layers(prepared, tap, observer, None).map(drop)
     }
 }

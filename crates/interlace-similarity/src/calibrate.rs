@@ -101,7 +101,8 @@ impl Calibrator {
     }
 
     /// Runs **one** forward pass of `input` with a [`PackObserver`] attached and adds the
-    /// sample's similarities for every pack.
+    /// sample's similarities for every pack. The pass stops at the last hidden state
+    /// ([`ObservedForward::observe_hidden_states`]): no logits are computed.
     pub fn run_sample<B, M>(&mut self, model: &M, input: &M::Input) -> Result<SampleSimilarity, SimilarityError>
     where
         B: Backend,
@@ -109,7 +110,7 @@ impl Calibrator {
         M::Error: Display,
     {
         let mut observer = PackObserver::<B>::new(&self.config.packs, self.n_layers);
-        model.forward_observed(input, self.config.tap, &mut observer).map_err(|e| SimilarityError::Model(e.to_string()))?;
+        model.observe_hidden_states(input, self.config.tap, &mut observer).map_err(|e| SimilarityError::Model(e.to_string()))?;
         if !observer.is_complete() {
             return Err(SimilarityError::Model(format!("the model handed out fewer than {} hidden states", self.n_layers + 1)));
         }
