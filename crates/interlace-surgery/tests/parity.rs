@@ -13,7 +13,8 @@ use safetensors::SafeTensors;
 
 type B = NdArray<f32>;
 
-const TOLERANCE: f64 = 1e-4;
+/// Relative error allowed on the pruned model's logits; 6.64e-7 measured (ndarray, f32).
+const TOLERANCE: f64 = 1e-5;
 
 /// One surgery golden: `fixtures/golden/surgery/<name>/<input>.safetensors`.
 struct Case {

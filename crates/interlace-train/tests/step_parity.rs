@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use burn::backend::{Autodiff, NdArray};
+use burn::backend::{Autodiff, Flex};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::{Backend, Tensor};
@@ -16,7 +16,7 @@ use interlace_qwen3vl::{Qwen3VlForConditionalGeneration, Qwen3VlInput};
 use interlace_train::{assistant_labels, causal_lm_loss, pytorch_adamw, TurnMarkers};
 use safetensors::SafeTensors;
 
-type B = Autodiff<NdArray<f32>>;
+type B = Autodiff<Flex<f32>>;
 
 fn fixtures() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures"))
@@ -152,7 +152,8 @@ fn loss_gradients_and_adamw_step_match_torch() {
     assert_eq!(seen.gradients.len(), trainable.len(), "exactly the fine-tune layer has gradients");
     for name in &trainable {
         let error = relative_error(&seen.gradients[name], &golden.f32(&format!("grad.{name}")));
-        assert!(error < 1e-4, "gradient of {name}: relative error {error:.2e}");
+        // 1.1e-6 measured (ndarray, f32).
+        assert!(error < 1e-5, "gradient of {name}: relative error {error:.2e}");
         println!("gradient {name}: relative error {error:.2e}");
     }
 
@@ -173,8 +174,8 @@ fn loss_gradients_and_adamw_step_match_torch() {
                 let shape = golden.tensors[&format!("grad.{name}")].0.clone();
                 let data = burn::tensor::TensorData::new(golden.f32(&format!("grad.{name}")), shape.clone());
                 match shape.len() {
-                    1 => torch_grads.register::<NdArray<f32>, 1>(id, Tensor::from_data(data, &Default::default())),
-                    2 => torch_grads.register::<NdArray<f32>, 2>(id, Tensor::from_data(data, &Default::default())),
+                    1 => torch_grads.register::<Flex<f32>, 1>(id, Tensor::from_data(data, &Default::default())),
+                    2 => torch_grads.register::<Flex<f32>, 2>(id, Tensor::from_data(data, &Default::default())),
                     _ => unreachable!(),
                 }
             }
