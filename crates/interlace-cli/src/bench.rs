@@ -57,7 +57,7 @@ pub struct BenchArgs {
     #[arg(long)]
     activation_checkpointing: bool,
     /// Compute backend.
-    #[arg(long, value_enum, default_value_t = BackendKind::Ndarray)]
+    #[arg(long, value_enum, default_value_t = BackendKind::Cpu)]
     backend: BackendKind,
     /// Float dtype.
     #[arg(long, value_enum, default_value_t = FloatKind::F32)]
@@ -136,7 +136,8 @@ fn measure<B: Backend>(args: &BenchArgs, config: &Qwen3VlConfig, layers: Option<
             let _ = logits.slice([0..1, 0..1, 0..1]).into_data();
             Ok(())
         })?;
-        // Calibration: the same pass with the pack-1/2/3 similarity observer attached.
+        // Calibration: the same pass with the pack-1/2/3 similarity observer attached, stopping
+        // after the final norm (no output head: calibration needs no logits).
         let mut calibrator = Calibrator::new(CalibrationConfig::default(), config.text.num_hidden_layers)?;
         let calibration = timed(args.warmup, args.iters, || {
             calibrator.run_sample(&model, &input)?;

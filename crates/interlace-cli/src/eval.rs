@@ -59,7 +59,7 @@ pub struct EvalArgs {
     #[arg(long)]
     strict: bool,
     /// Compute backend.
-    #[arg(long, value_enum, default_value_t = BackendKind::Ndarray)]
+    #[arg(long, value_enum, default_value_t = BackendKind::Cpu)]
     backend: BackendKind,
     /// Float dtype of weights and activations.
     #[arg(long, value_enum, default_value_t = FloatKind::F32)]

@@ -26,7 +26,7 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 64)]
     max_new_tokens: usize,
     /// Compute backend.
-    #[arg(long, value_enum, default_value_t = BackendKind::Ndarray)]
+    #[arg(long, value_enum, default_value_t = BackendKind::Cpu)]
     backend: BackendKind,
     /// Float dtype of weights and activations.
     #[arg(long, value_enum, default_value_t = FloatKind::F32)]

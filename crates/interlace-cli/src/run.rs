@@ -67,7 +67,7 @@ pub struct RunArgs {
     #[arg(long)]
     force: bool,
     /// Compute backend.
-    #[arg(long, value_enum, default_value_t = BackendKind::Ndarray)]
+    #[arg(long, value_enum, default_value_t = BackendKind::Cpu)]
     backend: BackendKind,
     /// Float dtype (trainable layers keep f32 master weights).
     #[arg(long, value_enum, default_value_t = FloatKind::F32)]

@@ -51,7 +51,7 @@ pub struct SimilarityArgs {
     #[arg(long)]
     strict: bool,
     /// Compute backend.
-    #[arg(long, value_enum, default_value_t = BackendKind::Ndarray)]
+    #[arg(long, value_enum, default_value_t = BackendKind::Cpu)]
     backend: BackendKind,
     /// Float dtype of weights and activations (similarities are always computed in f32/f64).
     #[arg(long, value_enum, default_value_t = FloatKind::F32)]

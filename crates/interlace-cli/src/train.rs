@@ -91,7 +91,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub force: bool,
     /// Compute backend.
-    #[arg(long, value_enum, default_value_t = BackendKind::Ndarray)]
+    #[arg(long, value_enum, default_value_t = BackendKind::Cpu)]
     pub backend: BackendKind,
     /// Float dtype of the frozen weights and activations; trainable layers always keep f32
     /// master weights.

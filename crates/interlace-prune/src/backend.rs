@@ -6,7 +6,11 @@ use burn::tensor::DType;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum BackendKind {
-    /// CPU (ndarray). Feature `ndarray`, on by default.
+    /// CPU through burn-flex (gemm matmul, strided views, flash attention). Feature `flex`,
+    /// on by default; also accepted as `flex`.
+    #[cfg_attr(feature = "clap", value(alias = "flex"))]
+    Cpu,
+    /// CPU through burn-ndarray, the older CPU backend. Feature `ndarray`, on by default.
     Ndarray,
     /// GPU through wgpu (Vulkan/Metal/DX12). Feature `wgpu`.
     Wgpu,
@@ -20,9 +24,9 @@ pub enum BackendKind {
 pub enum FloatKind {
     /// 32-bit float.
     F32,
-    /// bfloat16 (GPU backends).
+    /// bfloat16 (GPU backends and burn-flex; not ndarray).
     Bf16,
-    /// IEEE half (GPU backends).
+    /// IEEE half (GPU backends and burn-flex; not ndarray).
     F16,
 }
 
@@ -41,12 +45,22 @@ impl FloatKind {
 /// default device; a backend that was not compiled in is an error naming the feature.
 ///
 /// The `cfg(feature = ...)` checks expand in the calling crate, so a crate using this macro
-/// declares the same `ndarray` / `wgpu` / `cuda` features and forwards them to this crate.
+/// declares the same `flex` / `ndarray` / `wgpu` / `cuda` features and forwards them to this crate.
 /// `$body` must evaluate to `Result<_, Box<dyn std::error::Error>>`.
 #[macro_export]
 macro_rules! with_backend {
     ($kind:expr, |$B:ident, $device:ident| $body:expr) => {{
         match $kind {
+            $crate::BackendKind::Cpu => {
+                #[cfg(feature = "flex")]
+                {
+                    type $B = $crate::burn::backend::Flex<f32>;
+                    let $device = $crate::burn::backend::flex::FlexDevice;
+                    $body
+                }
+                #[cfg(not(feature = "flex"))]
+                Err($crate::not_compiled("flex"))
+            }
             $crate::BackendKind::Ndarray => {
                 #[cfg(feature = "ndarray")]
                 {
@@ -87,6 +101,13 @@ pub trait DeviceIndex: burn::prelude::Backend {
     /// backend has one device, which every index names, so several replicas can share it
     /// (data parallelism is then tested without GPUs, not faster).
     fn device_at(index: usize) -> Self::Device;
+}
+
+#[cfg(feature = "flex")]
+impl DeviceIndex for burn::backend::Flex<f32> {
+    fn device_at(_index: usize) -> Self::Device {
+        burn::backend::flex::FlexDevice
+    }
 }
 
 #[cfg(feature = "ndarray")]
@@ -135,10 +156,11 @@ impl std::str::FromStr for BackendKind {
 
     fn from_str(s: &str) -> Result<Self, String> {
         match s.to_ascii_lowercase().as_str() {
-            "ndarray" | "cpu" => Ok(Self::Ndarray),
+            "cpu" | "flex" => Ok(Self::Cpu),
+            "ndarray" => Ok(Self::Ndarray),
             "wgpu" => Ok(Self::Wgpu),
             "cuda" => Ok(Self::Cuda),
-            other => Err(format!("unknown backend `{other}` (ndarray, wgpu, cuda)")),
+            other => Err(format!("unknown backend `{other}` (cpu, ndarray, wgpu, cuda)")),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Forward-pass throughput (tokens/s) of the tiny fixture model `fixtures/models/tiny-a` on
-//! the ndarray CPU backend in f32, for a text-only prompt and a one-image prompt.
+//! the burn-flex CPU backend in f32, for a text-only prompt and a one-image prompt.
 //!
 //! `cargo bench -p interlace-qwen3vl --bench forward --profile dev -- --quick`
 //!
@@ -10,14 +10,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use burn::backend::ndarray::NdArrayDevice;
-use burn::backend::NdArray;
+use burn::backend::flex::FlexDevice;
+use burn::backend::Flex;
 use burn::tensor::DType;
 use criterion::{black_box, Criterion, Throughput};
 use interlace_qwen3vl::processor::{ChatMessage, ContentPart, Qwen3VlProcessor};
 use interlace_qwen3vl::{Qwen3VlForConditionalGeneration, Qwen3VlInput};
 
-type B = NdArray<f32>;
+type B = Flex<f32>;
 
 /// The committed fixtures, found from this crate so the bench runs from any directory.
 fn fixtures() -> PathBuf {
@@ -39,7 +39,7 @@ fn bench_forward(group: &mut criterion::BenchmarkGroup<'_, criterion::measuremen
 
 /// Loads the model and processor of `dir` on the CPU in f32.
 fn load(dir: &Path) -> (Qwen3VlForConditionalGeneration<B>, Qwen3VlProcessor) {
-    let model = Qwen3VlForConditionalGeneration::<B>::from_pretrained(dir, &NdArrayDevice::Cpu, DType::F32).expect("model");
+    let model = Qwen3VlForConditionalGeneration::<B>::from_pretrained(dir, &FlexDevice, DType::F32).expect("model");
     (model, Qwen3VlProcessor::from_dir(dir).expect("processor"))
 }
 
@@ -51,7 +51,7 @@ fn main() {
 
     // Short defaults so a plain `cargo bench` stays quick on a small CPU; CLI flags override.
     let mut criterion = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3)).configure_from_args();
-    let mut group = criterion.benchmark_group("forward/tiny-a/ndarray-f32");
+    let mut group = criterion.benchmark_group("forward/tiny-a/flex-f32");
     bench_forward(&mut group, "text", &model, &text);
     bench_forward(&mut group, "one-image", &model, &image);
     group.finish();

@@ -4,14 +4,14 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use burn::backend::NdArray;
+use burn::backend::Flex;
 use burn::tensor::DType;
 use interlace_qwen3vl::checkpoint::INDEX_FILE;
 use interlace_qwen3vl::{Qwen3VlError, Qwen3VlForConditionalGeneration};
 use safetensors::tensor::TensorView;
 use safetensors::SafeTensors;
 
-type B = NdArray<f32>;
+type B = Flex<f32>;
 
 /// A writable copy of a fixture model.
 fn copy_model(name: &str) -> (tempfile::TempDir, PathBuf) {

@@ -1,5 +1,5 @@
 //! Calibration throughput (tokens/s) on the tiny fixture model `fixtures/models/tiny-a`,
-//! ndarray CPU backend in f32: one forward pass with a `PackObserver` attached (packs 1, 2, 3,
+//! burn-flex CPU backend in f32: one forward pass with a `PackObserver` attached (packs 1, 2, 3,
 //! transformers taps), next to the plain forward pass so the observer's cost is visible.
 //!
 //! `cargo bench -p interlace-similarity --bench calibration --profile dev -- --quick`
@@ -10,8 +10,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use burn::backend::ndarray::NdArrayDevice;
-use burn::backend::NdArray;
+use burn::backend::flex::FlexDevice;
+use burn::backend::Flex;
 use burn::tensor::DType;
 use criterion::measurement::WallTime;
 use criterion::{black_box, BenchmarkGroup, Criterion, Throughput};
@@ -19,7 +19,7 @@ use interlace_core::DecoderStack;
 use interlace_qwen3vl::{Qwen3VlForConditionalGeneration, Qwen3VlInput};
 use interlace_similarity::{CalibrationConfig, CalibrationRecord, Calibrator, InputBuilder, QwenInputBuilder};
 
-type B = NdArray<f32>;
+type B = Flex<f32>;
 type Model = Qwen3VlForConditionalGeneration<B>;
 
 fn fixtures() -> PathBuf {
@@ -50,14 +50,14 @@ fn bench_prompt(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, model: &Mo
 
 fn main() {
     let dir = fixtures().join("models/tiny-a");
-    let model = Model::from_pretrained(&dir, &NdArrayDevice::Cpu, DType::F32).expect("model");
+    let model = Model::from_pretrained(&dir, &FlexDevice, DType::F32).expect("model");
     let builder = QwenInputBuilder::from_dir(&dir).expect("processor");
     let text = input(&builder, Vec::new(), "Describe the weather in a mountain village on a winter morning, in three sentences.");
     let image = input(&builder, vec![fixtures().join("images/landscape.png")], "What is in this picture?");
 
     // Short defaults so a plain `cargo bench` stays quick on a small CPU; CLI flags override.
     let mut criterion = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3)).configure_from_args();
-    let mut group = criterion.benchmark_group("calibration/tiny-a/ndarray-f32");
+    let mut group = criterion.benchmark_group("calibration/tiny-a/flex-f32");
     bench_prompt(&mut group, "text", &model, &text);
     bench_prompt(&mut group, "one-image", &model, &image);
     group.finish();

@@ -2,13 +2,13 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::backend::NdArray;
+use burn::backend::Flex;
 use burn::tensor::DType;
 use interlace_qwen3vl::Qwen3VlForConditionalGeneration;
 use interlace_similarity::{calibrate, sample_order, CalibrationConfig, CalibrationData, CalibrationEvent, Calibrator, PyRandom, QwenInputBuilder, SimilarityError};
 use serde_json::Value;
 
-type B = NdArray<f32>;
+type B = Flex<f32>;
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")

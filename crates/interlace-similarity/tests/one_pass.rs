@@ -4,12 +4,12 @@
 
 use std::cell::Cell;
 
-use burn::backend::NdArray;
+use burn::backend::Flex;
 use burn::prelude::{Backend, Tensor, TensorData};
 use interlace_core::{CollectHiddenStates, CoreError, DecoderStack, HiddenStateObserver, LayerSet, ObservedForward, TapPoint};
 use interlace_similarity::{CalibrationConfig, Calibrator, PackObserver};
 
-type B = NdArray<f32>;
+type B = Flex<f32>;
 
 /// A toy 7-layer stack: layer l maps h to sin((l+1)·h) + h·0.5 (no Qwen anywhere). Counts passes.
 struct Toy {

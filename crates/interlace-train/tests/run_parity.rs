@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use burn::backend::{Autodiff, NdArray};
+use burn::backend::{Autodiff, Flex};
 use burn::module::{Module, Param};
 use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::{Backend, Tensor};
@@ -28,8 +28,8 @@ use interlace_train::{
 };
 use safetensors::SafeTensors;
 
-type B = Autodiff<NdArray<f32>>;
-type Inner = NdArray<f32>;
+type B = Autodiff<Flex<f32>>;
+type Inner = Flex<f32>;
 
 // Tolerances, a few times the errors measured on the CI machine (ndarray, f32, 2026-12-01), which
 // the tests print and docs/parity.md lists.

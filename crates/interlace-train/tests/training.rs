@@ -12,6 +12,9 @@ use interlace_qwen3vl::Qwen3VlForConditionalGeneration;
 use interlace_train::params::all_tensors;
 use interlace_train::{train, train_data_parallel, ConversationDataset, LossNormalization, TrainConfig};
 
+// Stays on ndarray: on burn-flex (0.21.0) the "StepTokens, batch 2, 2 replicas" case of
+// `checkpointed_and_data_parallel_runs_match_the_plain_run` differs by 2.35e-6 (limit 1e-6;
+// ndarray: 0 to 4.7e-7), 2026-12-01, not yet understood.
 type B = Autodiff<NdArray<f32>>;
 
 fn fixtures() -> PathBuf {
