@@ -28,7 +28,10 @@ impl<B: Backend> HfLinear<B> {
 
     /// Applies the layer to the last axis of `x`.
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        let weight_t = self.weight.val().transpose().unsqueeze::<D>();
+        // Unsqueeze first, then transpose: the transposed view goes to the matmul as it is
+        // (burn-flex's gemm takes strides). Reshaping a transposed view (unsqueeze after
+        // transpose) made burn-flex copy the whole weight on every call.
+        let weight_t = self.weight.val().unsqueeze::<D>().transpose();
         let y = x.matmul(weight_t);
         match &self.bias {
             Some(bias) => y + bias.val().unsqueeze::<D>(),
