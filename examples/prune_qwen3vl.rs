@@ -153,7 +153,11 @@ fn claim_work_dir(work: &Path) -> Result<(), Box<dyn Error>> {
             // Ours: remove what an earlier run wrote, entry by entry (the directory itself stays).
             for entry in std::fs::read_dir(work)? {
                 let path = entry?.path();
-                if path.is_dir() && !path.is_symlink() { std::fs::remove_dir_all(&path)? } else { std::fs::remove_file(&path)? }
+                if path.is_dir() && !path.is_symlink() {
+                    std::fs::remove_dir_all(&path)?
+                } else {
+                    std::fs::remove_file(&path)?
+                }
             }
         }
         Ok(_) if std::fs::read_dir(work)?.next().is_none() => {}

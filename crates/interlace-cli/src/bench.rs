@@ -16,8 +16,8 @@ use interlace_qwen3vl::{Qwen3VlConfig, Qwen3VlForConditionalGeneration, Qwen3VlI
 use interlace_similarity::{CalibrationConfig, Calibrator};
 use interlace_train::{example_gradients, pytorch_adamw, TrainConfig, TrainingExample};
 
-use interlace_prune::{BackendKind, FloatKind};
 use interlace_prune::with_backend;
+use interlace_prune::{BackendKind, FloatKind};
 
 /// Arguments of `interlace bench`.
 #[derive(Debug, Args)]
@@ -121,7 +121,12 @@ fn timed(warmup: usize, iters: usize, mut f: impl FnMut() -> Result<(), Box<dyn 
     Ok(start.elapsed().as_secs_f64() / iters.max(1) as f64)
 }
 
-fn measure<B: Backend>(args: &BenchArgs, config: &Qwen3VlConfig, layers: Option<&(LayerSet, LayerSet)>, device: &B::Device) -> Result<serde_json::Value, Box<dyn Error>> {
+fn measure<B: Backend>(
+    args: &BenchArgs,
+    config: &Qwen3VlConfig,
+    layers: Option<&(LayerSet, LayerSet)>,
+    device: &B::Device,
+) -> Result<serde_json::Value, Box<dyn Error>> {
     let dtype = args.dtype.dtype();
     let input = tokens_input(config, args.tokens, args.image_side)?;
     let mut report = serde_json::json!({

@@ -8,14 +8,14 @@ use burn::tensor::DType;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use interlace_eval::{
-    evaluate_benchmark, heldout_loss, measure_speed, prepare_input, read_benchmark, Benchmark, BenchmarkResult, EvalOptions, EvalReport,
-    HeldOutLoss, ScoringMode, SpeedComparison, SpeedReport,
+    evaluate_benchmark, heldout_loss, measure_speed, prepare_input, read_benchmark, Benchmark, BenchmarkResult, EvalOptions, EvalReport, HeldOutLoss,
+    ScoringMode, SpeedComparison, SpeedReport,
 };
 use interlace_qwen3vl::processor::Qwen3VlProcessor;
 use interlace_qwen3vl::{GenerationConfig, Qwen3VlForConditionalGeneration, Qwen3VlInput};
 
-use interlace_prune::{BackendKind, FloatKind};
 use interlace_prune::with_backend;
+use interlace_prune::{BackendKind, FloatKind};
 
 /// Arguments of `interlace eval`.
 #[derive(Debug, Args)]
@@ -147,7 +147,8 @@ pub fn run(args: EvalArgs) -> Result<(), Box<dyn Error>> {
         Some(run) => (run.results, run.heldout, run.speed),
         None => (Vec::new(), None, None),
     };
-    let mut report = EvalReport::new(args.model.display().to_string(), args.base.as_ref().map(|b| b.display().to_string()), mode, model_run.results, base_results);
+    let mut report =
+        EvalReport::new(args.model.display().to_string(), args.base.as_ref().map(|b| b.display().to_string()), mode, model_run.results, base_results);
     report.heldout = model_run.heldout;
     report.base_heldout = base_heldout;
     report.speed = model_run.speed.map(|speed| SpeedComparison::new(speed, base_speed));

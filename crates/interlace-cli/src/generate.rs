@@ -7,8 +7,8 @@ use clap::Args;
 use interlace_qwen3vl::processor::{ChatMessage, ContentPart, Qwen3VlProcessor};
 use interlace_qwen3vl::{generate, GenerationConfig, Qwen3VlForConditionalGeneration, Qwen3VlInput, Sampling};
 
-use interlace_prune::{BackendKind, FloatKind};
 use interlace_prune::with_backend;
+use interlace_prune::{BackendKind, FloatKind};
 
 /// Arguments of `interlace generate`.
 #[derive(Debug, Args)]

@@ -65,12 +65,7 @@ fn print_report(report: &DiskPruneReport) {
     if let Some(v) = &report.vision {
         println!("vision blocks: {} -> {} (deepstack taps {:?} -> {:?})", v.depth_before, v.depth_after, v.taps_before, v.taps_after);
     }
-    println!(
-        "parameters:  {} -> {} ({:.1}%)",
-        report.params_before,
-        report.params_after,
-        pct(report.params_after, report.params_before)
-    );
+    println!("parameters:  {} -> {} ({:.1}%)", report.params_before, report.params_after, pct(report.params_after, report.params_before));
     println!("shards: {} ({} bytes of tensors copied)", report.shards.len(), report.bytes_copied);
     if !report.skipped_files.is_empty() {
         println!("not copied (weights in other formats / hidden): {}", report.skipped_files.join(", "));
@@ -85,7 +80,8 @@ struct Bar {
 impl Bar {
     fn new(hidden: bool) -> Self {
         let bar = if hidden { ProgressBar::hidden() } else { ProgressBar::new(0) };
-        let style = ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}").unwrap_or_else(|_| ProgressStyle::default_bar());
+        let style =
+            ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}").unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style);
         Self { bar }
     }

@@ -6,10 +6,12 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use interlace_core::{DecoderStack, TapPoint};
 use interlace_qwen3vl::Qwen3VlForConditionalGeneration;
-use interlace_similarity::{calibrate, sample_order, write_outputs, CalibrationConfig, CalibrationData, CalibrationProgress, Calibrator, QwenInputBuilder, RunMetadata};
+use interlace_similarity::{
+    calibrate, sample_order, write_outputs, CalibrationConfig, CalibrationData, CalibrationProgress, Calibrator, QwenInputBuilder, RunMetadata,
+};
 
-use interlace_prune::{BackendKind, FloatKind};
 use interlace_prune::with_backend;
+use interlace_prune::{BackendKind, FloatKind};
 
 /// Which hidden states are compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -10,8 +10,8 @@ use interlace_core::Plan;
 use interlace_prune::{adapt_dir, devices_at, AdaptOptions};
 use interlace_train::{LossNormalization, StepLog, TrainConfig};
 
-use interlace_prune::{BackendKind, FloatKind};
 use interlace_prune::with_backend;
+use interlace_prune::{BackendKind, FloatKind};
 
 /// Arguments of `interlace train`.
 #[derive(Debug, Args)]
@@ -183,9 +183,8 @@ pub fn run(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         let devices = devices_at::<B>(&args.devices, device)?;
         let total = options.train.total_steps(count_records(&args.data)?, devices.len()) as u64;
         let bar = progress_bar(total);
-        let result = adapt_dir::<Autodiff<B>>(&args.model, &plan, &args.data, &options, &args.out, &run_dir, args.dtype.dtype(), &devices, |s| {
-            update_bar(&bar, s)
-        });
+        let result =
+            adapt_dir::<Autodiff<B>>(&args.model, &plan, &args.data, &options, &args.out, &run_dir, args.dtype.dtype(), &devices, |s| update_bar(&bar, s));
         bar.finish();
         result.map_err(Box::<dyn Error>::from)
     })?;
@@ -204,9 +203,7 @@ fn count_records(data: &std::path::Path) -> Result<usize, Box<dyn Error>> {
 /// A progress bar over optimizer steps.
 pub fn progress_bar(total: u64) -> ProgressBar {
     let bar = ProgressBar::new(total);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} step {pos}/{len} {msg} [{elapsed_precise} < {eta_precise}]").expect("valid template"),
-    );
+    bar.set_style(ProgressStyle::with_template("{bar:30} step {pos}/{len} {msg} [{elapsed_precise} < {eta_precise}]").expect("valid template"));
     bar
 }
 

@@ -84,8 +84,23 @@ fn seeded_sampling_repeats_and_differs_across_seeds() {
     let model_dir = fixtures().join("models/tiny-b");
     let run = |seed: &str| {
         let output = interlace(&[
-            "generate", "--model", model_dir.to_str().unwrap(), "--prompt", "Write a short poem about the sea.",
-            "--max-new-tokens", "16", "--json", "--sample", "--temperature", "1.5", "--top-p", "1.0", "--top-k", "100", "--seed", seed,
+            "generate",
+            "--model",
+            model_dir.to_str().unwrap(),
+            "--prompt",
+            "Write a short poem about the sea.",
+            "--max-new-tokens",
+            "16",
+            "--json",
+            "--sample",
+            "--temperature",
+            "1.5",
+            "--top-p",
+            "1.0",
+            "--top-k",
+            "100",
+            "--seed",
+            seed,
         ]);
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
         let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();

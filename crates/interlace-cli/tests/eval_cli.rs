@@ -64,7 +64,8 @@ fn generate_mode_limit_and_strict() {
     assert!(json["speed"].is_null());
     assert!(json["results"][0]["items"][0]["reply"].is_string());
 
-    let output = interlace().args(["eval", "--model", "fixtures/models/tiny-b", "--bench", "fixtures/bench/mcq.tsv", "--strict", "--out"]).arg(&out).output().unwrap();
+    let output =
+        interlace().args(["eval", "--model", "fixtures/models/tiny-b", "--bench", "fixtures/bench/mcq.tsv", "--strict", "--out"]).arg(&out).output().unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("row 4") && stderr.contains("not one of the option letters"), "{stderr}");

@@ -64,7 +64,8 @@ fn prune_vision_blocks_respects_deepstack_taps() {
     assert!(text(&refused.stderr).contains("--allow-deepstack"), "{}", text(&refused.stderr));
     assert!(entries(scratch.path()).is_empty());
 
-    let allowed = interlace(&["prune", "--model", &model("tiny-a"), "--drop", "1", "--drop-vision", "2", "--allow-deepstack", "--out", out.to_str().unwrap(), "--quiet"]);
+    let allowed =
+        interlace(&["prune", "--model", &model("tiny-a"), "--drop", "1", "--drop-vision", "2", "--allow-deepstack", "--out", out.to_str().unwrap(), "--quiet"]);
     assert!(allowed.status.success(), "{}", text(&allowed.stderr));
     assert!(text(&allowed.stdout).contains("vision blocks: 4 -> 3 (deepstack taps [0, 2] -> [0])"), "{}", text(&allowed.stdout));
 }

@@ -67,8 +67,25 @@ fn subset_packs_and_residual_taps() {
     let out = tempfile::tempdir().unwrap();
     let model = fixtures().join("models/tiny-b");
     let data = fixtures().join("calibration/calib.json");
-    let run = interlace(&["similarity", "--model", s(&model), "--data", s(&data), "--packs", "1,3", "--taps", "residual",
-        "--sample-portion", "0.5", "--seed", "42", "--max-samples", "2", "--out", s(out.path())]);
+    let run = interlace(&[
+        "similarity",
+        "--model",
+        s(&model),
+        "--data",
+        s(&data),
+        "--packs",
+        "1,3",
+        "--taps",
+        "residual",
+        "--sample-portion",
+        "0.5",
+        "--seed",
+        "42",
+        "--max-samples",
+        "2",
+        "--out",
+        s(out.path()),
+    ]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     assert!(out.path().join("pack1.json").is_file() && out.path().join("pack3.json").is_file());
     assert!(!out.path().join("pack2.json").exists());
@@ -106,8 +123,14 @@ fn bad_records_are_counted_or_fatal_with_strict() {
 fn select_strategies_and_errors() {
     let sims = fixtures().join("selection/layers36");
     let expected = read_json(&sims.join("expected.json"));
-    for (strategy, key) in [("interlace", "interlace@0.15"), ("interlace_oa", "interlace_oa@0.15"), ("interlace-tn", "interlace_tn@0.15"),
-                            ("random", "random@0.15"), ("lowest-influence", "lowest_influence@0.15"), ("consecutive", "consecutive@0.1")] {
+    for (strategy, key) in [
+        ("interlace", "interlace@0.15"),
+        ("interlace_oa", "interlace_oa@0.15"),
+        ("interlace-tn", "interlace_tn@0.15"),
+        ("random", "random@0.15"),
+        ("lowest-influence", "lowest_influence@0.15"),
+        ("consecutive", "consecutive@0.1"),
+    ] {
         let ratio = key.split('@').nth(1).unwrap();
         let run = interlace(&["select", "--sims", s(&sims), "--ratio", ratio, "--strategy", strategy]);
         assert!(run.status.success(), "{strategy}: {}", String::from_utf8_lossy(&run.stderr));

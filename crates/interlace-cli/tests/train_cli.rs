@@ -34,8 +34,21 @@ fn prune_train_generate() {
     let model = prune_with_plan(dir.path());
     let data = fixtures().join("train/conversations.jsonl");
     let stdout = ok(interlace(&[
-        "train", "--model", &path("pruned"), "--plan", &path("plan.json"), "--data", data.to_str().unwrap(),
-        "--out", &path("trained"), "--epochs", "3", "--lr", "1e-3", "--checkpoint-every", "4",
+        "train",
+        "--model",
+        &path("pruned"),
+        "--plan",
+        &path("plan.json"),
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        &path("trained"),
+        "--epochs",
+        "3",
+        "--lr",
+        "1e-3",
+        "--checkpoint-every",
+        "4",
     ]));
     assert!(stdout.contains("trained 12 steps"), "{stdout}");
     let run = dir.path().join("trained.run");
@@ -53,8 +66,17 @@ fn prune_train_generate() {
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("interlace prune"));
     // An existing output is not overwritten without --force.
     let again = interlace(&[
-        "train", "--model", &path("pruned"), "--plan", &path("plan.json"), "--data", data.to_str().unwrap(), "--out", &path("trained"),
-        "--run-dir", &path("run2"),
+        "train",
+        "--model",
+        &path("pruned"),
+        "--plan",
+        &path("plan.json"),
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        &path("trained"),
+        "--run-dir",
+        &path("run2"),
     ]);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
@@ -80,9 +102,21 @@ fn kill_9_then_resume_gives_the_uninterrupted_weights() {
     let data = fixtures().join("train/conversations.jsonl");
     let args = |out: &str| {
         vec![
-            "train".to_string(), "--model".into(), path("pruned"), "--plan".into(), path("plan.json"), "--data".into(),
-            data.to_str().unwrap().into(), "--out".into(), path(out), "--epochs".into(), "40".into(), "--lr".into(), "1e-3".into(),
-            "--checkpoint-every".into(), "3".into(),
+            "train".to_string(),
+            "--model".into(),
+            path("pruned"),
+            "--plan".into(),
+            path("plan.json"),
+            "--data".into(),
+            data.to_str().unwrap().into(),
+            "--out".into(),
+            path(out),
+            "--epochs".into(),
+            "40".into(),
+            "--lr".into(),
+            "1e-3".into(),
+            "--checkpoint-every".into(),
+            "3".into(),
         ]
     };
     ok(Command::new(env!("CARGO_BIN_EXE_interlace")).args(args("straight")).output().unwrap());
@@ -114,8 +148,19 @@ fn run_chains_similarity_select_prune_train() {
     let model = fixtures().join("models/tiny-b");
     let data = fixtures().join("train/conversations.jsonl");
     let output = interlace(&[
-        "run", "--model", model.to_str().unwrap(), "--data", data.to_str().unwrap(), "--ratio", "0.2", "--out", out.to_str().unwrap(),
-        "--epochs", "2", "--lr", "1e-3",
+        "run",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--ratio",
+        "0.2",
+        "--out",
+        out.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--lr",
+        "1e-3",
     ]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let work = dir.path().join("out.work");
@@ -151,6 +196,18 @@ fn two_replicas_with_activation_checkpointing_write_the_single_device_weights() 
     assert_eq!(provenance["train"]["config"]["activation_checkpointing"], true);
     assert_eq!(provenance["train"]["devices"], 2);
 
-    let twice = interlace(&["train", "--model", &path("pruned"), "--plan", &path("plan.json"), "--data", data.to_str().unwrap(), "--out", &path("x"), "--devices", "1,1"]);
+    let twice = interlace(&[
+        "train",
+        "--model",
+        &path("pruned"),
+        "--plan",
+        &path("plan.json"),
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        &path("x"),
+        "--devices",
+        "1,1",
+    ]);
     assert!(String::from_utf8_lossy(&twice.stderr).contains("listed twice"));
 }

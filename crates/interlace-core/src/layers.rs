@@ -103,10 +103,7 @@ mod tests {
 
     #[test]
     fn removal_of_every_layer_is_refused() {
-        assert_eq!(
-            LayerSet::for_removal([0, 1], 2),
-            Err(CoreError::RemovesEveryLayer { num_layers: 2 })
-        );
+        assert_eq!(LayerSet::for_removal([0, 1], 2), Err(CoreError::RemovesEveryLayer { num_layers: 2 }));
         assert!(LayerSet::for_removal([0], 2).is_ok());
     }
 

@@ -77,10 +77,7 @@ impl CheckpointLayout for Qwen3VlLayout {
         Some(VisionLayout {
             block_prefix: "model.visual.blocks.",
             depth_field: "/vision_config/depth",
-            taps: Some(TapLayout {
-                indexes_field: "/vision_config/deepstack_visual_indexes",
-                module_prefix: "model.visual.deepstack_merger_list.",
-            }),
+            taps: Some(TapLayout { indexes_field: "/vision_config/deepstack_visual_indexes", module_prefix: "model.visual.deepstack_merger_list." }),
         })
     }
 }

@@ -57,10 +57,7 @@ impl<B: Backend> Default for CollectHiddenStates<B> {
 impl<B: Backend> HiddenStateObserver<B> for CollectHiddenStates<B> {
     fn observe(&mut self, index: usize, hidden: Tensor<B, 3>) -> Result<(), CoreError> {
         if index != self.states.len() {
-            return Err(CoreError::Observer {
-                index,
-                reason: format!("expected hidden state {} next", self.states.len()),
-            });
+            return Err(CoreError::Observer { index, reason: format!("expected hidden state {} next", self.states.len()) });
         }
         self.states.push(hidden);
         Ok(())

@@ -35,12 +35,7 @@ pub trait ObservedForward<B: Backend>: DecoderStack {
 
     /// Runs one forward pass, handing hidden states `0..=L` (chosen by `tap`) to `observer` as
     /// they are produced, and returns the logits `[batch, seq, vocab]`.
-    fn forward_observed(
-        &self,
-        input: &Self::Input,
-        tap: TapPoint,
-        observer: &mut dyn HiddenStateObserver<B>,
-    ) -> Result<Tensor<B, 3>, Self::Error>;
+    fn forward_observed(&self, input: &Self::Input, tap: TapPoint, observer: &mut dyn HiddenStateObserver<B>) -> Result<Tensor<B, 3>, Self::Error>;
 
     /// Runs one forward pass for the observer alone: hands out hidden states `0..=L` exactly as
     /// [`Self::forward_observed`] does, but computes no logits, so a stack may stop after its

@@ -44,7 +44,8 @@ fn main() {
         .remove_layers(&LayerSet::for_removal([2, 3], 6).expect("layer set"))
         .expect("prune");
 
-    let mut criterion = Criterion::default().configure_from_args().sample_size(30).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    let mut criterion =
+        Criterion::default().configure_from_args().sample_size(30).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
     let mut group = criterion.benchmark_group(format!("ttft/{}-tokens", input.input_ids.len()));
     group.bench_function("unpruned-6-layers", |b| b.iter(|| first_token(&base, &input)));
     group.bench_function("pruned-4-layers", |b| b.iter(|| first_token(&pruned, &input)));

@@ -24,9 +24,7 @@ impl ImageData {
             ImageData::Base64(text) => {
                 // VLMEvalKit writes standard base64; tolerate line breaks some exporters insert.
                 let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(compact.as_bytes())
-                    .map_err(|e| format!("image is not valid base64: {e}"))?;
+                let bytes = base64::engine::general_purpose::STANDARD.decode(compact.as_bytes()).map_err(|e| format!("image is not valid base64: {e}"))?;
                 interlace_image::decode(&bytes).map_err(|e| format!("cannot decode the base64 image: {e}"))
             }
             ImageData::Path(path) => interlace_image::open(path).map_err(|e| format!("cannot open image: {e}")),

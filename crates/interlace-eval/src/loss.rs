@@ -56,11 +56,9 @@ pub fn heldout_loss<B: Backend>(
         let scored = example.labels.iter().skip(1).filter(|&&l| l != IGNORE_INDEX).count();
         let logits = model.forward(&example.input)?;
         let loss = causal_lm_loss(logits, &example.labels)?;
-        let value = loss
-            .into_data()
-            .convert::<f32>()
-            .to_vec::<f32>()
-            .map_err(|e| EvalError::Input(format!("cannot read the loss back from the device: {e:?}")))?[0] as f64;
+        let value =
+            loss.into_data().convert::<f32>().to_vec::<f32>().map_err(|e| EvalError::Input(format!("cannot read the loss back from the device: {e:?}")))?[0]
+                as f64;
         total += value * scored as f64;
         tokens += scored;
         examples += 1;

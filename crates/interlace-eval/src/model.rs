@@ -25,11 +25,7 @@ pub trait EvalModel {
 
 /// The logits of a `[vocab]` tensor on the host, in f32 whatever the model dtype.
 pub(crate) fn host_logits<B: Backend>(logits: Tensor<B, 1>) -> Result<Vec<f32>, EvalError> {
-    logits
-        .into_data()
-        .convert::<f32>()
-        .to_vec::<f32>()
-        .map_err(|e| EvalError::Input(format!("cannot read logits back from the device: {e:?}")))
+    logits.into_data().convert::<f32>().to_vec::<f32>().map_err(|e| EvalError::Input(format!("cannot read logits back from the device: {e:?}")))
 }
 
 impl<B: Backend> EvalModel for Qwen3VlForConditionalGeneration<B> {

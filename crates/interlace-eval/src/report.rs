@@ -129,13 +129,7 @@ impl EvalReport {
         for row in &self.rows {
             let _ = writeln!(md, "| {} | {} | {:.1} | {} | {} |", row.name, row.evaluated, row.score, num(row.base_score), num(row.relative));
         }
-        let _ = writeln!(
-            md,
-            "| **average** | | {} | {} | {} |",
-            num(self.average_score),
-            num(self.average_base_score),
-            num(self.average_relative)
-        );
+        let _ = writeln!(md, "| **average** | | {} | {} | {} |", num(self.average_score), num(self.average_base_score), num(self.average_relative));
         let skipped: usize = self.rows.iter().map(|r| r.malformed).sum();
         if skipped > 0 {
             let _ = writeln!(md, "\n{skipped} malformed row(s) skipped; see `malformed` in results.json.");
@@ -150,13 +144,22 @@ impl EvalReport {
             }
         }
         if let Some(speed) = &self.speed {
-            let _ = writeln!(md, "\n## Speed ({} prompt tokens, {} decode steps, median of {})\n", speed.model.prompt_tokens, speed.model.decode_tokens, speed.model.repeats);
+            let _ = writeln!(
+                md,
+                "\n## Speed ({} prompt tokens, {} decode steps, median of {})\n",
+                speed.model.prompt_tokens, speed.model.decode_tokens, speed.model.repeats
+            );
             let _ = writeln!(md, "| model | time to first token (ms) | decode (tokens/s) |");
             let _ = writeln!(md, "|---|---:|---:|");
             let _ = writeln!(md, "| model | {:.2} | {:.1} |", speed.model.ttft_ms, speed.model.decode_tokens_per_s);
             if let Some(base) = &speed.base {
                 let _ = writeln!(md, "| base | {:.2} | {:.1} |", base.ttft_ms, base.decode_tokens_per_s);
-                let _ = writeln!(md, "| **speed-up** | {}× | {}× |", speed.ttft_speedup.map(|v| format!("{v:.2}")).unwrap_or_default(), speed.decode_speedup.map(|v| format!("{v:.2}")).unwrap_or_default());
+                let _ = writeln!(
+                    md,
+                    "| **speed-up** | {}× | {}× |",
+                    speed.ttft_speedup.map(|v| format!("{v:.2}")).unwrap_or_default(),
+                    speed.decode_speedup.map(|v| format!("{v:.2}")).unwrap_or_default()
+                );
             }
         }
         md

@@ -76,10 +76,7 @@ fn yes_no_and_open_tsv() {
 fn jsonl_layout() {
     let b = read_benchmark(&bench("mixed.jsonl"), false).unwrap();
     let kinds: Vec<_> = b.items.iter().map(|i| (i.index.as_str(), i.kind())).collect();
-    assert_eq!(
-        kinds,
-        [("m0", QuestionKind::MultipleChoice), ("m1", QuestionKind::YesNo), ("m2", QuestionKind::Open), ("m4", QuestionKind::MultipleChoice)]
-    );
+    assert_eq!(kinds, [("m0", QuestionKind::MultipleChoice), ("m1", QuestionKind::YesNo), ("m2", QuestionKind::Open), ("m4", QuestionKind::MultipleChoice)]);
     assert_eq!(b.malformed.len(), 1);
     assert_eq!((b.malformed[0].index.as_str(), b.malformed[0].line), ("line 4", 4));
     assert_eq!(b.items[0].options, vec![('A', "red".to_string()), ('B', "gray".to_string())]);

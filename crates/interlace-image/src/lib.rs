@@ -72,11 +72,7 @@ pub fn decode_with_orientation(bytes: &[u8]) -> Result<(DynamicImage, image::met
     use image::metadata::Orientation;
     if is_jpeg(bytes) {
         let pixels = jpeg::decode(bytes)?;
-        let orientation = pixels
-            .exif
-            .as_deref()
-            .and_then(Orientation::from_exif_chunk)
-            .unwrap_or(Orientation::NoTransforms);
+        let orientation = pixels.exif.as_deref().and_then(Orientation::from_exif_chunk).unwrap_or(Orientation::NoTransforms);
         return Ok((jpeg_image(pixels), orientation));
     }
     let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(image::ImageError::IoError)?;
@@ -99,9 +95,7 @@ fn jpeg_image(pixels: jpeg::JpegPixels) -> DynamicImage {
     let image = match color {
         jpeg::JpegColor::Gray => image::GrayImage::from_raw(width, height, samples).map(DynamicImage::ImageLuma8),
         jpeg::JpegColor::Rgb => RgbImage::from_raw(width, height, samples).map(DynamicImage::ImageRgb8),
-        jpeg::JpegColor::Cmyk => {
-            RgbImage::from_raw(width, height, convert::cmyk_to_rgb(&samples)).map(DynamicImage::ImageRgb8)
-        }
+        jpeg::JpegColor::Cmyk => RgbImage::from_raw(width, height, convert::cmyk_to_rgb(&samples)).map(DynamicImage::ImageRgb8),
     };
     image.expect("decoded JPEG buffer has width·height·channels samples")
 }

@@ -13,8 +13,8 @@ use interlace_core::{CoreError, DecoderStack, LayerSet, Plan, PlanError, TapPoin
 use interlace_qwen3vl::processor::Qwen3VlProcessor;
 use interlace_qwen3vl::{Qwen3VlConfig, Qwen3VlError, Qwen3VlForConditionalGeneration};
 use interlace_similarity::{
-    calibrate, sample_order, select, write_outputs, CalibrationConfig, CalibrationData, CalibrationEvent, CalibrationResult, Calibrator,
-    QwenInputBuilder, RunMetadata, RunSummary, SimilarityError, SimilarityTables, Strategy,
+    calibrate, sample_order, select, write_outputs, CalibrationConfig, CalibrationData, CalibrationEvent, CalibrationResult, Calibrator, QwenInputBuilder,
+    RunMetadata, RunSummary, SimilarityError, SimilarityTables, Strategy,
 };
 use interlace_surgery::{prune_checkpoint, DiskPruneOptions, DiskPruneReport, DropSpec, Progress, SurgeryError};
 use interlace_train::{train_data_parallel, ConversationDataset, Skipped, StepLog, TrainConfig, TrainError, TrainReport};

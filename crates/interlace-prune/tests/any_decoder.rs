@@ -35,7 +35,11 @@ impl<B: Backend> TinyDecoder<B> {
         let _alone = SEEDED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         B::seed(device, 11);
         let block = || Block { up: LinearConfig::new(16, 32).init(device), down: LinearConfig::new(32, 16).init(device) };
-        let model = Self { embed: EmbeddingConfig::new(50, 16).init(device), blocks: (0..layers).map(|_| block()).collect(), head: LinearConfig::new(16, 50).init(device) };
+        let model = Self {
+            embed: EmbeddingConfig::new(50, 16).init(device),
+            blocks: (0..layers).map(|_| block()).collect(),
+            head: LinearConfig::new(16, 50).init(device),
+        };
         // burn draws parameters lazily: draw them now, while the seed is ours.
         model.visit(&mut Materialize);
         model

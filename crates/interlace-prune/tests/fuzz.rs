@@ -220,12 +220,7 @@ fn hostile_string() -> impl Strategy<Value = String> {
 
 /// Any JSON value, nested a little, with keys the parsers look for.
 fn hostile_json(keys: &'static [&'static str]) -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::from),
-        hostile_number(),
-        hostile_string().prop_map(Value::from),
-    ];
+    let leaf = prop_oneof![Just(Value::Null), any::<bool>().prop_map(Value::from), hostile_number(), hostile_string().prop_map(Value::from),];
     leaf.prop_recursive(3, 24, 6, move |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
@@ -271,13 +266,31 @@ fn pack_json() -> impl Strategy<Value = Value> {
 /// The tiny model's real `config.json` with a few fields replaced by hostile values.
 fn config_json() -> impl Strategy<Value = Value> {
     const FIELDS: &[&str] = &[
-        "/image_token_id", "/video_token_id", "/tie_word_embeddings", "/model_type", "/text_config", "/text_config/num_hidden_layers",
-        "/text_config/hidden_size", "/text_config/head_dim", "/text_config/num_attention_heads", "/text_config/num_key_value_heads",
-        "/text_config/vocab_size", "/text_config/rope_parameters", "/text_config/rope_parameters/mrope_section",
-        "/text_config/rope_parameters/rope_theta", "/vision_config/depth", "/vision_config/num_heads", "/vision_config/hidden_size",
-        "/vision_config/patch_size", "/vision_config/spatial_merge_size", "/vision_config/temporal_patch_size",
-        "/vision_config/in_channels", "/vision_config/num_position_embeddings", "/vision_config/deepstack_visual_indexes",
-        "/vision_config/out_hidden_size", "/num_hidden_layers",
+        "/image_token_id",
+        "/video_token_id",
+        "/tie_word_embeddings",
+        "/model_type",
+        "/text_config",
+        "/text_config/num_hidden_layers",
+        "/text_config/hidden_size",
+        "/text_config/head_dim",
+        "/text_config/num_attention_heads",
+        "/text_config/num_key_value_heads",
+        "/text_config/vocab_size",
+        "/text_config/rope_parameters",
+        "/text_config/rope_parameters/mrope_section",
+        "/text_config/rope_parameters/rope_theta",
+        "/vision_config/depth",
+        "/vision_config/num_heads",
+        "/vision_config/hidden_size",
+        "/vision_config/patch_size",
+        "/vision_config/spatial_merge_size",
+        "/vision_config/temporal_patch_size",
+        "/vision_config/in_channels",
+        "/vision_config/num_position_embeddings",
+        "/vision_config/deepstack_visual_indexes",
+        "/vision_config/out_hidden_size",
+        "/num_hidden_layers",
     ];
     let base: Value = serde_json::from_str(&std::fs::read_to_string(fixtures().join("models/tiny-b/config.json")).unwrap()).unwrap();
     let edit = (prop::sample::select(FIELDS), prop_oneof![hostile_number(), hostile_json(&["mrope_section", "rope_theta"])]);
@@ -308,21 +321,20 @@ fn safetensors_file() -> impl Strategy<Value = Vec<u8>> {
         "\\PC{0,8}",
     ];
     let entry = (name, dtype, prop::collection::vec(dim, 0..4), offset.clone(), offset);
-    (prop::collection::vec(entry, 0..5), any::<bool>(), prop::collection::vec(any::<u8>(), 0..96), 0u64..4)
-        .prop_map(|(entries, metadata, data, skew)| {
-            let mut header = serde_json::Map::new();
-            if metadata {
-                header.insert("__metadata__".into(), json!({"format": "pt"}));
-            }
-            for (name, dtype, shape, start, end) in entries {
-                header.insert(name, json!({"dtype": dtype, "shape": shape, "data_offsets": [start, end]}));
-            }
-            let text = Value::Object(header).to_string();
-            let mut file = (text.len() as u64).wrapping_add(skew.saturating_sub(1)).to_le_bytes().to_vec();
-            file.extend_from_slice(text.as_bytes());
-            file.extend_from_slice(&data);
-            file
-        })
+    (prop::collection::vec(entry, 0..5), any::<bool>(), prop::collection::vec(any::<u8>(), 0..96), 0u64..4).prop_map(|(entries, metadata, data, skew)| {
+        let mut header = serde_json::Map::new();
+        if metadata {
+            header.insert("__metadata__".into(), json!({"format": "pt"}));
+        }
+        for (name, dtype, shape, start, end) in entries {
+            header.insert(name, json!({"dtype": dtype, "shape": shape, "data_offsets": [start, end]}));
+        }
+        let text = Value::Object(header).to_string();
+        let mut file = (text.len() as u64).wrapping_add(skew.saturating_sub(1)).to_le_bytes().to_vec();
+        file.extend_from_slice(text.as_bytes());
+        file.extend_from_slice(&data);
+        file
+    })
 }
 
 /// A well-formed safetensors file (consistent offsets, exact data length) whose tensor names
@@ -373,8 +385,8 @@ fn llava_file() -> impl Strategy<Value = Vec<u8>> {
 /// newlines, list literals, row references).
 fn tsv_file() -> impl Strategy<Value = Vec<u8>> {
     let cell = prop_oneof![hostile_string(), (0u32..4).prop_map(|i| i.to_string()), Just("\"a\"\"b\"".to_string()), Just("\"open".to_string())];
-    (prop::collection::vec(prop::sample::select(ROW_KEYS), 1..8), prop::collection::vec(prop::collection::vec(cell, 0..9), 0..6), any::<bool>())
-        .prop_map(|(header, rows, crlf)| {
+    (prop::collection::vec(prop::sample::select(ROW_KEYS), 1..8), prop::collection::vec(prop::collection::vec(cell, 0..9), 0..6), any::<bool>()).prop_map(
+        |(header, rows, crlf)| {
             let newline = if crlf { "\r\n" } else { "\n" };
             let mut text = header.join("\t");
             for row in rows {
@@ -382,7 +394,8 @@ fn tsv_file() -> impl Strategy<Value = Vec<u8>> {
                 text.push_str(&row.join("\t"));
             }
             text.into_bytes()
-        })
+        },
+    )
 }
 
 /// JSONL benchmark rows with hostile fields.

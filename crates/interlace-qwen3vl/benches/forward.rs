@@ -30,11 +30,14 @@ fn prompt(processor: &Qwen3VlProcessor, content: Vec<ContentPart>) -> Qwen3VlInp
 }
 
 /// Times `model.forward` on `input` under `name`, counting the prompt's tokens as elements.
-fn bench_forward(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>, name: &str, model: &Qwen3VlForConditionalGeneration<B>, input: &Qwen3VlInput) {
+fn bench_forward(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    model: &Qwen3VlForConditionalGeneration<B>,
+    input: &Qwen3VlInput,
+) {
     group.throughput(Throughput::Elements(input.input_ids.len() as u64));
-    group.bench_function(format!("{name}/{}-tokens", input.input_ids.len()), |b| {
-        b.iter(|| black_box(model.forward(input).expect("forward")))
-    });
+    group.bench_function(format!("{name}/{}-tokens", input.input_ids.len()), |b| b.iter(|| black_box(model.forward(input).expect("forward"))));
 }
 
 /// Loads the model and processor of `dir` on the CPU in f32.

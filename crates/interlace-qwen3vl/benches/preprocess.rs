@@ -25,9 +25,7 @@ fn repo_root() -> PathBuf {
 /// A deterministic 1920×1080 image with detail everywhere (so resampling cannot shortcut);
 /// `scripts/bench_processor_transformers.py` builds the same pixels with the same formula.
 fn synthetic_full_hd() -> DynamicImage {
-    DynamicImage::ImageRgb8(RgbImage::from_fn(1920, 1080, |x, y| {
-        Rgb([((x * 7 + y * 3) % 256) as u8, ((x * y) % 256) as u8, ((x ^ y) & 255) as u8])
-    }))
+    DynamicImage::ImageRgb8(RgbImage::from_fn(1920, 1080, |x, y| Rgb([((x * 7 + y * 3) % 256) as u8, ((x * y) % 256) as u8, ((x ^ y) & 255) as u8])))
 }
 
 /// One benchmark per image, each counted as one element so criterion reports images/s.

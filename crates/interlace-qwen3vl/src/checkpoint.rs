@@ -165,9 +165,7 @@ impl Checkpoint {
             Dtype::BF16 => DType::BF16,
             Dtype::F16 => DType::F16,
             Dtype::F32 => DType::F32,
-            other => {
-                return Err(Qwen3VlError::UnsupportedDtype { path: shard.path.clone(), name: name.to_string(), dtype: format!("{other:?}") })
-            }
+            other => return Err(Qwen3VlError::UnsupportedDtype { path: shard.path.clone(), name: name.to_string(), dtype: format!("{other:?}") }),
         };
         self.read.borrow_mut().insert(name.to_string());
         let bytes = shard.map[entry.range.clone()].to_vec();

@@ -136,7 +136,10 @@ impl<'a> Fields<'a> {
     /// them (tensor shapes, patch widths) cannot overflow.
     fn size(&self, key: &str, value: &Value) -> Result<usize> {
         let n = value.as_u64().ok_or_else(|| self.error(key, format!("expected a non-negative integer, found {value}")))?;
-        usize::try_from(n).ok().filter(|&n| n <= MAX_CONFIG_VALUE).ok_or_else(|| self.error(key, format!("{n} is larger than {MAX_CONFIG_VALUE}, which no Qwen3-VL size reaches")))
+        usize::try_from(n)
+            .ok()
+            .filter(|&n| n <= MAX_CONFIG_VALUE)
+            .ok_or_else(|| self.error(key, format!("{n} is larger than {MAX_CONFIG_VALUE}, which no Qwen3-VL size reaches")))
     }
 
     fn token_id(&self, key: &str, default: u32) -> Result<u32> {
@@ -145,7 +148,11 @@ impl<'a> Fields<'a> {
     }
 
     fn usize_or(&self, key: &str, default: usize) -> Result<usize> {
-        if self.get(key).is_some() { self.usize(key) } else { Ok(default) }
+        if self.get(key).is_some() {
+            self.usize(key)
+        } else {
+            Ok(default)
+        }
     }
 
     fn positive(&self, key: &str) -> Result<usize> {
@@ -173,11 +180,7 @@ impl<'a> Fields<'a> {
     fn usize_list(&self, key: &str) -> Result<Option<Vec<usize>>> {
         let Some(value) = self.get(key) else { return Ok(None) };
         let items = value.as_array().ok_or_else(|| self.error(key, format!("expected a list of integers, found {value}")))?;
-        items
-            .iter()
-            .map(|v| self.size(key, v))
-            .collect::<Result<Vec<_>>>()
-            .map(Some)
+        items.iter().map(|v| self.size(key, v)).collect::<Result<Vec<_>>>().map(Some)
     }
 
     fn str_or(&self, key: &str, default: &'a str) -> Result<&'a str> {
@@ -266,10 +269,9 @@ fn parse_text(f: &Fields) -> Result<TextConfig> {
         return Err(f.error("num_hidden_layers", format!("{} layers; at most {} are accepted", config.num_hidden_layers, interlace_core::MAX_LAYERS)));
     }
     if !config.num_attention_heads.is_multiple_of(config.num_key_value_heads) {
-        return Err(f.error(
-            "num_key_value_heads",
-            format!("{} does not divide num_attention_heads = {}", config.num_key_value_heads, config.num_attention_heads),
-        ));
+        return Err(
+            f.error("num_key_value_heads", format!("{} does not divide num_attention_heads = {}", config.num_key_value_heads, config.num_attention_heads))
+        );
     }
     if !config.head_dim.is_multiple_of(2) {
         return Err(f.error("head_dim", format!("{} must be even for rotary embeddings", config.head_dim)));
@@ -284,18 +286,11 @@ fn parse_text_rope(f: &Fields) -> Result<(f64, [usize; 3])> {
         let params = f.object("rope_parameters", "text_config.rope_parameters")?;
         (params.f64_or("rope_theta", 500_000.0)?, params.usize_list("mrope_section")?)
     } else {
-        let section = if f.get("rope_scaling").is_some() {
-            f.object("rope_scaling", "text_config.rope_scaling")?.usize_list("mrope_section")?
-        } else {
-            None
-        };
+        let section = if f.get("rope_scaling").is_some() { f.object("rope_scaling", "text_config.rope_scaling")?.usize_list("mrope_section")? } else { None };
         (f.f64_or("rope_theta", 500_000.0)?, section)
     };
     let section = section.unwrap_or_else(|| vec![24, 20, 20]);
-    let section: [usize; 3] = section
-        .as_slice()
-        .try_into()
-        .map_err(|_| f.error("mrope_section", format!("expected 3 values (t, h, w), found {section:?}")))?;
+    let section: [usize; 3] = section.as_slice().try_into().map_err(|_| f.error("mrope_section", format!("expected 3 values (t, h, w), found {section:?}")))?;
     if theta <= 0.0 {
         return Err(f.error("rope_theta", format!("must be positive, found {theta}")));
     }
@@ -331,10 +326,7 @@ fn parse_vision(f: &Fields, text_hidden: usize) -> Result<VisionConfig> {
 
 fn validate_vision(f: &Fields, c: &VisionConfig, text_hidden: usize) -> Result<()> {
     if !c.hidden_size.is_multiple_of(c.num_heads) || !c.head_dim().is_multiple_of(4) {
-        return Err(f.error(
-            "num_heads",
-            format!("hidden_size {} / num_heads {} must give a head width divisible by 4", c.hidden_size, c.num_heads),
-        ));
+        return Err(f.error("num_heads", format!("hidden_size {} / num_heads {} must give a head width divisible by 4", c.hidden_size, c.num_heads)));
     }
     if c.out_hidden_size != text_hidden {
         return Err(f.error("out_hidden_size", format!("{} differs from text hidden_size {text_hidden}", c.out_hidden_size)));
@@ -355,7 +347,12 @@ fn validate_vision(f: &Fields, c: &VisionConfig, text_hidden: usize) -> Result<(
             return Err(f.error("deepstack_visual_indexes", format!("block {index} is listed twice")));
         }
     }
-    for (key, value) in [("patch_size", c.patch_size), ("spatial_merge_size", c.spatial_merge_size), ("temporal_patch_size", c.temporal_patch_size), ("in_channels", c.in_channels)] {
+    for (key, value) in [
+        ("patch_size", c.patch_size),
+        ("spatial_merge_size", c.spatial_merge_size),
+        ("temporal_patch_size", c.temporal_patch_size),
+        ("in_channels", c.in_channels),
+    ] {
         if value == 0 {
             return Err(f.error(key, "must be positive"));
         }
@@ -428,7 +425,10 @@ mod tests {
         assert_eq!(field_of(&HUB_STYLE.replace(r#""num_key_value_heads": 2"#, r#""num_key_value_heads": 3"#)), "text_config.num_key_value_heads");
         assert_eq!(field_of(&HUB_STYLE.replace(r#""hidden_size": 32,"#, "")), "text_config.hidden_size");
         assert_eq!(field_of(&HUB_STYLE.replace("[1, 0]", "[1, 5]")), "vision_config.deepstack_visual_indexes");
-        assert_eq!(field_of(&HUB_STYLE.replace(r#""num_position_embeddings": 16"#, r#""num_position_embeddings": 15"#)), "vision_config.num_position_embeddings");
+        assert_eq!(
+            field_of(&HUB_STYLE.replace(r#""num_position_embeddings": 16"#, r#""num_position_embeddings": 15"#)),
+            "vision_config.num_position_embeddings"
+        );
         assert_eq!(field_of(&HUB_STYLE.replace("[2, 1, 1]", "[2, 1]")), "text_config.mrope_section");
         assert_eq!(field_of(&HUB_STYLE.replace(r#""vocab_size": 64"#, r#""vocab_size": "x""#)), "text_config.vocab_size");
         assert_eq!(field_of(&HUB_STYLE.replace(r#""image_token_id": 10"#, r#""image_token_id": 99"#)), "image_token_id");

@@ -57,15 +57,16 @@ impl GenerationConfig {
             return Ok(Self::greedy(max_new_tokens, Vec::new()));
         }
         let text = std::fs::read_to_string(&path).map_err(|source| Qwen3VlError::Io { path: path.clone(), source })?;
-        let json: Value = serde_json::from_str(&text)
-            .map_err(|e| Qwen3VlError::Config { path: path.clone(), field: "<document>".into(), reason: format!("not valid JSON: {e}") })?;
+        let json: Value = serde_json::from_str(&text).map_err(|e| Qwen3VlError::Config {
+            path: path.clone(),
+            field: "<document>".into(),
+            reason: format!("not valid JSON: {e}"),
+        })?;
         let bad = |reason: &str| Qwen3VlError::Config { path: path.clone(), field: "eos_token_id".into(), reason: reason.into() };
         let eos = match json.get("eos_token_id") {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Number(n)) => vec![n.as_u64().ok_or_else(|| bad("expected a token id"))? as u32],
-            Some(Value::Array(items)) => {
-                items.iter().map(|v| v.as_u64().map(|v| v as u32).ok_or_else(|| bad("expected token ids"))).collect::<Result<_>>()?
-            }
+            Some(Value::Array(items)) => items.iter().map(|v| v.as_u64().map(|v| v as u32).ok_or_else(|| bad("expected token ids"))).collect::<Result<_>>()?,
             Some(_) => return Err(bad("expected a token id or a list of ids")),
         };
         Ok(Self::greedy(max_new_tokens, eos))
@@ -141,11 +142,8 @@ impl Sampler {
     }
 
     fn next<B: Backend>(&mut self, logits: Tensor<B, 1>) -> Result<u32> {
-        let values: Vec<f32> = logits
-            .cast(burn::tensor::DType::F32)
-            .into_data()
-            .into_vec::<f32>()
-            .map_err(|e| Qwen3VlError::Input(format!("cannot read logits: {e:?}")))?;
+        let values: Vec<f32> =
+            logits.cast(burn::tensor::DType::F32).into_data().into_vec::<f32>().map_err(|e| Qwen3VlError::Input(format!("cannot read logits: {e:?}")))?;
         if values.iter().any(|v| v.is_nan()) {
             return Err(Qwen3VlError::Input("the model produced NaN logits".into()));
         }

@@ -400,8 +400,10 @@ mod tests {
 
     #[test]
     fn images_go_to_their_placeholders() {
-        let r = record(r#"{"image": ["a.png", "b.png"], "conversations": [
-            {"from": "human", "value": "<image>\nFirst <image> second"}, {"from": "gpt", "value": "ok"}]}"#);
+        let r = record(
+            r#"{"image": ["a.png", "b.png"], "conversations": [
+            {"from": "human", "value": "<image>\nFirst <image> second"}, {"from": "gpt", "value": "ok"}]}"#,
+        );
         let messages = r.to_messages(Path::new("/d")).unwrap();
         let parts = &messages[0].content;
         assert_eq!(parts.len(), 4);

@@ -96,5 +96,4 @@ pub fn named_param<B: Backend, const D: usize>(name: &str, tensor: Tensor<B, D>)
     Param::initialized(ParamId::from(hash), tensor.require_grad())
 }
 
-impl<B: Backend> WeightLoader<'_, B> {
-}
+impl<B: Backend> WeightLoader<'_, B> {}

@@ -112,16 +112,11 @@ impl<B: Backend> Qwen3VlForConditionalGeneration<B> {
         }
         let t = &config.text;
         let embed_tokens = burn::nn::Embedding { weight: loader.param("model.language_model.embed_tokens.weight", [t.vocab_size, t.hidden_size])? };
-        let layers = (0..t.num_hidden_layers)
-            .map(|i| DecoderLayer::load(loader, &format!("model.language_model.layers.{i}"), t))
-            .collect::<Result<Vec<_>>>()?;
+        let layers =
+            (0..t.num_hidden_layers).map(|i| DecoderLayer::load(loader, &format!("model.language_model.layers.{i}"), t)).collect::<Result<Vec<_>>>()?;
         let norm = loader.rms_norm("model.language_model.norm", t.hidden_size, t.rms_norm_eps)?;
         let visual = VisionModel::load(loader, "model.visual", &config.vision, t.hidden_size)?;
-        let lm_head = if config.tie_word_embeddings {
-            None
-        } else {
-            Some(loader.linear("lm_head", t.vocab_size, t.hidden_size, false)?)
-        };
+        let lm_head = if config.tie_word_embeddings { None } else { Some(loader.linear("lm_head", t.vocab_size, t.hidden_size, false)?) };
         Ok(Self { model: Qwen3VlModel { visual, language_model: TextModel { embed_tokens, layers, norm } }, lm_head, config: config.clone() })
     }
 
@@ -190,15 +185,16 @@ impl<B: Backend> Qwen3VlForConditionalGeneration<B> {
             let rows = input.pixel_values.len() / self.config.vision.patch_dim().max(1);
             let pixels = Tensor::<B, 2>::from_data(TensorData::new(input.pixel_values.clone(), [rows, self.config.vision.patch_dim()]), (&device, DType::F32));
             if rows * self.config.vision.patch_dim() != input.pixel_values.len() {
-                return Err(Qwen3VlError::Input(format!("pixel_values has {} values, not a multiple of {}", input.pixel_values.len(), self.config.vision.patch_dim())));
+                return Err(Qwen3VlError::Input(format!(
+                    "pixel_values has {} values, not a multiple of {}",
+                    input.pixel_values.len(),
+                    self.config.vision.patch_dim()
+                )));
             }
             let vision = self.model.visual.forward(pixels, &input.image_grid_thw)?;
             let features = vision.image_embeds.dims()[0];
             if features != visual_rows.len() {
-                return Err(Qwen3VlError::Input(format!(
-                    "the prompt has {} image tokens but the images give {features} features",
-                    visual_rows.len()
-                )));
+                return Err(Qwen3VlError::Input(format!("the prompt has {} image tokens but the images give {features} features", visual_rows.len())));
             }
             embeds = overwrite_rows(embeds.squeeze_dim::<2>(0), &visual_rows, vision.image_embeds).unsqueeze_dim(0);
             deepstack = vision.deepstack;
@@ -387,11 +383,8 @@ impl<B: Backend> DecoderStack for Qwen3VlForConditionalGeneration<B> {
         let checked = LayerSet::new(trainable.as_slice().iter().copied(), self.num_layers())?;
         let layers = std::mem::take(&mut self.model.language_model.layers);
         let mut frozen = self.no_grad();
-        frozen.model.language_model.layers = layers
-            .into_iter()
-            .enumerate()
-            .map(|(i, layer)| if checked.contains(i) { layer.map(&mut RequireGrad) } else { layer.no_grad() })
-            .collect();
+        frozen.model.language_model.layers =
+            layers.into_iter().enumerate().map(|(i, layer)| if checked.contains(i) { layer.map(&mut RequireGrad) } else { layer.no_grad() }).collect();
         Ok(frozen)
     }
 }

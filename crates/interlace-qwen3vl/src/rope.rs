@@ -53,12 +53,7 @@ pub fn text_rope_tables<B: Backend>(
 
 /// Cosine and sine tables `[patches, head_dim]` (f32) of the vision 2-D RoPE for patches at
 /// full-resolution coordinates `(row, col)`.
-pub fn vision_rope_tables<B: Backend>(
-    coordinates: &[(usize, usize)],
-    head_dim: usize,
-    theta: f64,
-    device: &B::Device,
-) -> (Tensor<B, 2>, Tensor<B, 2>) {
+pub fn vision_rope_tables<B: Backend>(coordinates: &[(usize, usize)], head_dim: usize, theta: f64, device: &B::Device) -> (Tensor<B, 2>, Tensor<B, 2>) {
     let inv = inverse_frequencies(theta, head_dim / 2);
     let mut angles = Vec::with_capacity(coordinates.len() * head_dim);
     for &(r, c) in coordinates {
@@ -73,10 +68,7 @@ fn cos_sin<B: Backend>(angles: Vec<f32>, shape: [usize; 2], device: &B::Device) 
     let cos: Vec<f32> = angles.iter().map(|a| a.cos()).collect();
     let sin: Vec<f32> = angles.iter().map(|a| a.sin()).collect();
     let f32_options = (device, burn::tensor::DType::F32);
-    (
-        Tensor::from_data(TensorData::new(cos, shape), f32_options),
-        Tensor::from_data(TensorData::new(sin, shape), f32_options),
-    )
+    (Tensor::from_data(TensorData::new(cos, shape), f32_options), Tensor::from_data(TensorData::new(sin, shape), f32_options))
 }
 
 /// `[-x[d/2:], x[:d/2]]` along the last axis (halves convention, not even/odd pairs).

@@ -123,11 +123,8 @@ impl<B: Backend> VisionModel<B> {
             weight: named_param(&kernel_name, loader.reshaped(&kernel_name, &stored_kernel, [c, config.patch_dim()])?),
             bias: Some(loader.param(&format!("{prefix}.patch_embed.proj.bias"), [c])?),
         };
-        let pos_embed =
-            burn::nn::Embedding { weight: loader.param(&format!("{prefix}.pos_embed.weight"), [config.num_position_embeddings, c])? };
-        let blocks = (0..config.depth)
-            .map(|b| load_block(loader, &format!("{prefix}.blocks.{b}"), config))
-            .collect::<Result<Vec<_>>>()?;
+        let pos_embed = burn::nn::Embedding { weight: loader.param(&format!("{prefix}.pos_embed.weight"), [config.num_position_embeddings, c])? };
+        let blocks = (0..config.depth).map(|b| load_block(loader, &format!("{prefix}.blocks.{b}"), config)).collect::<Result<Vec<_>>>()?;
         let merger = load_merger(loader, &format!("{prefix}.merger"), config, text_hidden, false)?;
         let deepstack_merger_list = (0..config.deepstack_visual_indexes.len())
             .map(|j| load_merger(loader, &format!("{prefix}.deepstack_merger_list.{j}"), config, text_hidden, true))

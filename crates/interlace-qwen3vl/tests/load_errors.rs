@@ -43,8 +43,7 @@ fn rewrite_shard(dir: &Path, tensor: &str, edit: impl Fn(&mut Vec<(String, safet
     let parsed = SafeTensors::deserialize(&bytes).unwrap();
     let mut tensors: Vec<_> = parsed.iter().map(|(n, v)| (n.to_string(), v.dtype(), v.shape().to_vec(), v.data().to_vec())).collect();
     edit(&mut tensors);
-    let views: Vec<(String, TensorView)> =
-        tensors.iter().map(|(n, d, s, b)| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap())).collect();
+    let views: Vec<(String, TensorView)> = tensors.iter().map(|(n, d, s, b)| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap())).collect();
     let meta = Some(std::collections::HashMap::from([("format".to_string(), "pt".to_string())]));
     safetensors::serialize_to_file(views, meta, &path).unwrap();
     path
@@ -141,7 +140,10 @@ fn index_disagreeing_with_shards_is_refused() {
     let (_tmp, dir) = copy_model("tiny-b");
     let index_path = dir.join(INDEX_FILE);
     let mut index: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&index_path).unwrap()).unwrap();
-    index["weight_map"].as_object_mut().unwrap().insert("model.language_model.ghost.weight".into(), shard_of(&dir, TENSOR).file_name().unwrap().to_str().unwrap().into());
+    index["weight_map"]
+        .as_object_mut()
+        .unwrap()
+        .insert("model.language_model.ghost.weight".into(), shard_of(&dir, TENSOR).file_name().unwrap().to_str().unwrap().into());
     std::fs::write(&index_path, index.to_string()).unwrap();
     assert!(matches!(load(&dir).unwrap_err(), Qwen3VlError::InvalidIndex { .. }));
     std::fs::write(&index_path, "{ not json").unwrap();

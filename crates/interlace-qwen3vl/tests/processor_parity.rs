@@ -5,8 +5,7 @@
 use std::path::PathBuf;
 
 use interlace_qwen3vl::processor::{
-    image::resize_for_model, load_image, rope_index, to_rgb_planar, ChatMessage, ContentPart,
-    ImageSource, ProcessorError, Qwen3VlProcessor,
+    image::resize_for_model, load_image, rope_index, to_rgb_planar, ChatMessage, ContentPart, ImageSource, ProcessorError, Qwen3VlProcessor,
 };
 use safetensors::{Dtype, SafeTensors};
 use serde_json::Value;
@@ -29,10 +28,7 @@ fn cases(sub: &str) -> Vec<(String, Value, Vec<u8>)> {
     names
         .into_iter()
         .map(|n| {
-            let json: Value = serde_json::from_str(
-                &std::fs::read_to_string(dir.join(format!("{n}.json"))).unwrap(),
-            )
-            .unwrap();
+            let json: Value = serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{n}.json"))).unwrap()).unwrap();
             let st = std::fs::read(dir.join(format!("{n}.safetensors"))).unwrap();
             (n, json, st)
         })
@@ -42,22 +38,14 @@ fn cases(sub: &str) -> Vec<(String, Value, Vec<u8>)> {
 fn tensor_i64(st: &SafeTensors, name: &str) -> Option<(Vec<usize>, Vec<i64>)> {
     let t = st.tensor(name).ok()?;
     assert_eq!(t.dtype(), Dtype::I64, "{name}");
-    let v = t
-        .data()
-        .chunks_exact(8)
-        .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
-        .collect();
+    let v = t.data().chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect();
     Some((t.shape().to_vec(), v))
 }
 
 fn tensor_f32(st: &SafeTensors, name: &str) -> Option<(Vec<usize>, Vec<f32>)> {
     let t = st.tensor(name).ok()?;
     assert_eq!(t.dtype(), Dtype::F32, "{name}");
-    let v = t
-        .data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect();
+    let v = t.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
     Some((t.shape().to_vec(), v))
 }
 
@@ -81,19 +69,12 @@ fn messages(json: &Value) -> Vec<ChatMessage> {
 }
 
 fn ids_u32(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
-        .collect()
+    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
 }
 
 fn grids(st: &SafeTensors) -> Vec<[usize; 3]> {
     match tensor_i64(st, "image_grid_thw") {
-        Some((_, v)) => v
-            .chunks_exact(3)
-            .map(|c| [c[0] as usize, c[1] as usize, c[2] as usize])
-            .collect(),
+        Some((_, v)) => v.chunks_exact(3).map(|c| [c[0] as usize, c[1] as usize, c[2] as usize]).collect(),
         None => vec![],
     }
 }
@@ -101,12 +82,7 @@ fn grids(st: &SafeTensors) -> Vec<[usize; 3]> {
 /// Number of positions where `a` and `b` differ bit for bit, and the largest |a − b|.
 fn differences(a: &[f32], b: &[f32]) -> (usize, f32) {
     assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .filter(|(x, y)| x.to_bits() != y.to_bits())
-        .fold((0, 0f32), |(n, max), (x, y)| {
-            (n + 1, max.max((x - y).abs()))
-        })
+    a.iter().zip(b).filter(|(x, y)| x.to_bits() != y.to_bits()).fold((0, 0f32), |(n, max), (x, y)| (n + 1, max.max((x - y).abs())))
 }
 
 /// Checks one golden case (processor or model) and returns a report line.
@@ -119,31 +95,18 @@ fn check_case(proc: &Qwen3VlProcessor, name: &str, json: &Value, st_bytes: &[u8]
     let mut compared: Vec<String> = Vec::new();
     let msgs = messages(json);
     let agp = json["add_generation_prompt"].as_bool().unwrap();
-    let out = proc
-        .process(&msgs, agp)
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let out = proc.process(&msgs, agp).unwrap_or_else(|e| panic!("{name}: {e}"));
 
     assert_eq!(out.text, json["prompt"].as_str().unwrap(), "{name}: prompt");
     let want_ids = ids_u32(&json["input_ids"]);
     assert_eq!(out.input_ids, want_ids, "{name}: input_ids");
     let (_, st_ids) = tensor_i64(&st, "input_ids").unwrap();
-    assert_eq!(
-        st_ids,
-        want_ids.iter().map(|&x| x as i64).collect::<Vec<_>>(),
-        "{name}: json vs safetensors input_ids"
-    );
+    assert_eq!(st_ids, want_ids.iter().map(|&x| x as i64).collect::<Vec<_>>(), "{name}: json vs safetensors input_ids");
     compared.push("input_ids".into());
     // transformers marks image tokens with 1; interlace finds them by `image_token_id`.
     let (_, mm) = tensor_i64(&st, "mm_token_type_ids").unwrap();
     let image_token = proc.image_token_id();
-    assert_eq!(
-        mm,
-        out.input_ids
-            .iter()
-            .map(|&id| i64::from(id == image_token))
-            .collect::<Vec<_>>(),
-        "{name}: mm_token_type_ids"
-    );
+    assert_eq!(mm, out.input_ids.iter().map(|&id| i64::from(id == image_token)).collect::<Vec<_>>(), "{name}: mm_token_type_ids");
     compared.push("mm_token_type_ids".into());
 
     let want_grids = grids(&st);
@@ -152,18 +115,10 @@ fn check_case(proc: &Qwen3VlProcessor, name: &str, json: &Value, st_bytes: &[u8]
 
     let mut report = format!("{name}: prompt+ids ok ({} tokens)", out.input_ids.len());
     if let Some((shape, pv)) = tensor_f32(&st, "pixel_values") {
-        assert_eq!(
-            shape,
-            vec![out.pixel_rows, 1536],
-            "{name}: pixel_values shape"
-        );
+        assert_eq!(shape, vec![out.pixel_rows, 1536], "{name}: pixel_values shape");
         let (differ, max) = differences(&out.pixel_values, &pv);
         report += &format!(", pixel_values bit-identical ({} values)", pv.len());
-        assert_eq!(
-            differ, 0,
-            "{name}: {differ} of {} pixel_values differ (max-abs {max:e}); they must be bit-identical",
-            pv.len()
-        );
+        assert_eq!(differ, 0, "{name}: {differ} of {} pixel_values differ (max-abs {max:e}); they must be bit-identical", pv.len());
         compared.push("pixel_values".into());
     } else {
         assert_eq!(out.pixel_rows, 0, "{name}: no pixel_values in golden");
@@ -178,19 +133,10 @@ fn check_case(proc: &Qwen3VlProcessor, name: &str, json: &Value, st_bytes: &[u8]
         let ImageSource::Path(p) = src else { continue };
         let rgb = to_rgb_planar(&load_image(p).unwrap());
         let got = resize_for_model(&rgb, proc.image_config()).unwrap();
-        assert_eq!(
-            shape,
-            vec![3, got.height, got.width],
-            "{name}: resized.{k} shape"
-        );
+        assert_eq!(shape, vec![3, got.height, got.width], "{name}: resized.{k} shape");
         let differ = got.data.iter().zip(&want).filter(|(a, b)| a != b).count();
         report += &format!(", resized.{k} identical");
-        assert_eq!(
-            differ,
-            0,
-            "{name}: {differ} of {} uint8 values of resized.{k} differ",
-            want.len()
-        );
+        assert_eq!(differ, 0, "{name}: {differ} of {} uint8 values of resized.{k} differ", want.len());
         compared.push(format!("resized.{k}"));
     }
 
@@ -200,18 +146,8 @@ fn check_case(proc: &Qwen3VlProcessor, name: &str, json: &Value, st_bytes: &[u8]
         assert_eq!(shape, vec![3, s], "{name}: position_ids shape");
         let ours = proc.rope_index(&out).unwrap();
         assert_eq!(ours.to_rows(), pos, "{name}: position_ids");
-        let golden_based = rope_index(
-            &want_ids,
-            &want_grids,
-            proc.image_token_id(),
-            proc.image_config().merge_size,
-        )
-        .unwrap();
-        assert_eq!(
-            golden_based.to_rows(),
-            pos,
-            "{name}: position_ids (golden inputs)"
-        );
+        let golden_based = rope_index(&want_ids, &want_grids, proc.image_token_id(), proc.image_config().merge_size).unwrap();
+        assert_eq!(golden_based.to_rows(), pos, "{name}: position_ids (golden inputs)");
         let delta = json["rope_delta"].as_i64().unwrap();
         assert_eq!(ours.rope_delta, delta, "{name}: rope_delta");
         report += &format!(", position_ids ok (rope_delta {delta})");
@@ -220,15 +156,8 @@ fn check_case(proc: &Qwen3VlProcessor, name: &str, json: &Value, st_bytes: &[u8]
     // Model goldens also hold the model's outputs (compared in tests/model_parity.rs, which
     // checks that every one of their tensors is compared); processor goldens hold nothing else.
     if json.get("model").is_none() {
-        let missing: Vec<&str> = st
-            .names()
-            .into_iter()
-            .filter(|n| !compared.iter().any(|c| c == *n))
-            .collect();
-        assert!(
-            missing.is_empty(),
-            "{name}: golden tensors not compared: {missing:?}"
-        );
+        let missing: Vec<&str> = st.names().into_iter().filter(|n| !compared.iter().any(|c| c == *n)).collect();
+        assert!(missing.is_empty(), "{name}: golden tensors not compared: {missing:?}");
     }
     report
 }
@@ -275,10 +204,7 @@ fn copy_fixture_dir(tag: &str, skip: &[&str]) -> PathBuf {
 }
 
 fn assert_err_names(e: ProcessorError, file: &str) {
-    assert!(
-        e.to_string().contains(file),
-        "error should name {file}: {e}"
-    );
+    assert!(e.to_string().contains(file), "error should name {file}: {e}");
 }
 
 #[test]
@@ -295,8 +221,7 @@ fn error_missing_template() {
     let d = copy_fixture_dir("notpl", &["chat_template.jinja", "chat_template.json"]);
     // Also drop the template from tokenizer_config.json if present.
     let cfg_path = d.join("tokenizer_config.json");
-    let mut cfg: Value =
-        serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
+    let mut cfg: Value = serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
     cfg.as_object_mut().unwrap().remove("chat_template");
     std::fs::write(&cfg_path, cfg.to_string()).unwrap();
     let e = Qwen3VlProcessor::from_dir(&d).unwrap_err();
@@ -313,11 +238,7 @@ fn error_invalid_preprocessor_json() {
     assert!(matches!(e, ProcessorError::InvalidFile { .. }), "{e:?}");
     assert_err_names(e, "preprocessor_config.json");
 
-    std::fs::write(
-        d.join("preprocessor_config.json"),
-        r#"{"size": {"shortest_edge": 65536}, "patch_size": 16}"#,
-    )
-    .unwrap();
+    std::fs::write(d.join("preprocessor_config.json"), r#"{"size": {"shortest_edge": 65536}, "patch_size": 16}"#).unwrap();
     let e = Qwen3VlProcessor::from_dir(&d).unwrap_err();
     match &e {
         ProcessorError::InvalidConfig { field, .. } => assert_eq!(field, "size"),
@@ -333,10 +254,7 @@ fn error_unreadable_image_and_wrong_count() {
     let d = copy_fixture_dir("badimg", &[]);
     let bad = d.join("not_an_image.png");
     std::fs::write(&bad, b"definitely not a png").unwrap();
-    let msgs = vec![ChatMessage::user(vec![
-        ContentPart::image_path(&bad),
-        ContentPart::text("hi"),
-    ])];
+    let msgs = vec![ChatMessage::user(vec![ContentPart::image_path(&bad), ContentPart::text("hi")])];
     let e = proc.process(&msgs, true).unwrap_err();
     assert!(matches!(e, ProcessorError::ImageDecode { .. }), "{e:?}");
     assert_err_names(e, "not_an_image.png");
@@ -344,22 +262,10 @@ fn error_unreadable_image_and_wrong_count() {
     let e = proc
         .process_text(
             "<|vision_start|><|image_pad|><|vision_end|>".into(),
-            &[
-                ImageSource::Path(fixtures().join("images/tiny.png")),
-                ImageSource::Path(fixtures().join("images/tiny.png")),
-            ],
+            &[ImageSource::Path(fixtures().join("images/tiny.png")), ImageSource::Path(fixtures().join("images/tiny.png"))],
         )
         .unwrap_err();
-    assert!(
-        matches!(
-            e,
-            ProcessorError::ImageCountMismatch {
-                placeholders: 1,
-                images: 2
-            }
-        ),
-        "{e:?}"
-    );
+    assert!(matches!(e, ProcessorError::ImageCountMismatch { placeholders: 1, images: 2 }), "{e:?}");
     std::fs::remove_dir_all(&d).ok();
 }
 
@@ -375,13 +281,8 @@ fn error_extreme_aspect_ratio() {
 #[test]
 fn decode_round_trip() {
     let proc = Qwen3VlProcessor::from_dir(fixtures().join("tokenizer/qwen3")).unwrap();
-    let ids = proc
-        .encode("<|im_start|>user\nHello world<|im_end|>")
-        .unwrap();
+    let ids = proc.encode("<|im_start|>user\nHello world<|im_end|>").unwrap();
     assert_eq!(ids[0], 151644);
     assert_eq!(proc.decode(&ids, true).unwrap(), "user\nHello world");
-    assert_eq!(
-        proc.decode(&ids, false).unwrap(),
-        "<|im_start|>user\nHello world<|im_end|>"
-    );
+    assert_eq!(proc.decode(&ids, false).unwrap(), "<|im_start|>user\nHello world<|im_end|>");
 }

@@ -139,10 +139,17 @@ impl Calibrator {
 
     /// The accumulated result.
     pub fn finish(self) -> CalibrationResult {
-        let packs = self.config.packs.iter().zip(self.per_sample).zip(self.stats).map(|((&k, per_sample), stats)| {
-            let summaries = Metric::ALL.iter().enumerate().map(|(m, &metric)| (metric, stats.iter().map(|s| s[m].summary()).collect())).collect();
-            PackResult { k, per_sample, summaries }
-        }).collect();
+        let packs = self
+            .config
+            .packs
+            .iter()
+            .zip(self.per_sample)
+            .zip(self.stats)
+            .map(|((&k, per_sample), stats)| {
+                let summaries = Metric::ALL.iter().enumerate().map(|(m, &metric)| (metric, stats.iter().map(|s| s[m].summary()).collect())).collect();
+                PackResult { k, per_sample, summaries }
+            })
+            .collect();
         CalibrationResult { n_layers: self.n_layers, tap: self.config.tap, packs, samples: self.samples, tokens: self.tokens }
     }
 }

@@ -75,8 +75,7 @@ impl CalibrationData {
     pub fn record(&mut self, index: usize) -> Result<CalibrationRecord, SimilarityError> {
         let line = self.line_of(index);
         let record = self.records.record(index).map_err(similarity_error)?;
-        prompt(&record, line, &self.image_root)
-            .map_err(|reason| SimilarityError::Record { path: self.path().to_path_buf(), line, reason })
+        prompt(&record, line, &self.image_root).map_err(|reason| SimilarityError::Record { path: self.path().to_path_buf(), line, reason })
     }
 }
 
@@ -85,9 +84,7 @@ impl CalibrationData {
 fn similarity_error(error: LlavaError) -> SimilarityError {
     match error {
         LlavaError::Io { path, source } => SimilarityError::Io { path, source },
-        LlavaError::NotAnArray { path, reason } => {
-            SimilarityError::InvalidFile { path, reason: format!("not a JSON array of records: {reason}") }
-        }
+        LlavaError::NotAnArray { path, reason } => SimilarityError::InvalidFile { path, reason: format!("not a JSON array of records: {reason}") },
         LlavaError::Record { path, line, reason } => SimilarityError::Record { path, line, reason },
         error @ LlavaError::NoRecord { .. } => SimilarityError::InvalidOption { option: "record index", reason: error.to_string() },
     }
@@ -96,9 +93,11 @@ fn similarity_error(error: LlavaError) -> SimilarityError {
 /// The official prompt of a record: its images (which must exist) and its first human turn.
 fn prompt(record: &ConversationRecord, line: usize, image_root: &Path) -> Result<CalibrationRecord, String> {
     let human = record.conversations.iter().find(|turn| turn.from == "human").ok_or("no `human` turn in `conversations`")?;
-    let images = record.image_paths(image_root).into_iter().map(|path| {
-        if path.is_file() { Ok(path) } else { Err(format!("image not found: {}", path.display())) }
-    }).collect::<Result<Vec<_>, _>>()?;
+    let images = record
+        .image_paths(image_root)
+        .into_iter()
+        .map(|path| if path.is_file() { Ok(path) } else { Err(format!("image not found: {}", path.display())) })
+        .collect::<Result<Vec<_>, _>>()?;
     // Official rule: placeholders are removed only when the record has images.
     let text = if record.image.is_some() { human.value.replace("<image>\n", "") } else { human.value.clone() };
     Ok(CalibrationRecord { line, images, text })

@@ -30,8 +30,8 @@ pub struct QwenInputBuilder {
 impl QwenInputBuilder {
     /// Loads the processor (tokenizer, chat template, image settings) of a model directory.
     pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self, SimilarityError> {
-        let processor = Qwen3VlProcessor::from_dir(dir.as_ref())
-            .map_err(|e| SimilarityError::InvalidFile { path: dir.as_ref().to_path_buf(), reason: e.to_string() })?;
+        let processor =
+            Qwen3VlProcessor::from_dir(dir.as_ref()).map_err(|e| SimilarityError::InvalidFile { path: dir.as_ref().to_path_buf(), reason: e.to_string() })?;
         Ok(Self { processor })
     }
 

@@ -82,8 +82,8 @@ impl<B: Backend> PackObserver<B> {
         }
         let pending = std::mem::take(&mut self.pending);
         let all = Tensor::cat(pending.iter().map(|(_, _, t)| t.clone()).collect(), 0);
-        let values = all.into_data().convert::<f32>().into_vec::<f32>()
-            .map_err(|e| CoreError::Observer { index, reason: format!("cannot read cosines: {e:?}") })?;
+        let values =
+            all.into_data().convert::<f32>().into_vec::<f32>().map_err(|e| CoreError::Observer { index, reason: format!("cannot read cosines: {e:?}") })?;
         let mut values = values.into_iter();
         for (state, which, _) in &pending {
             for (&p, value) in which.iter().zip(values.by_ref()) {

@@ -54,7 +54,11 @@ pub fn write_outputs(dir: &Path, result: &CalibrationResult, run: &RunSummary, m
 /// official `train_interlace.py` never selects a layer past the last one). Keys are written in
 /// numeric order because the official ranking breaks ties by key order.
 pub fn write_pack_file(path: &Path, pack: &PackResult, n_layers: usize) -> Result<(), SimilarityError> {
-    let entries: Vec<String> = pack.per_sample.iter().take(n_layers - pack.k).enumerate()
+    let entries: Vec<String> = pack
+        .per_sample
+        .iter()
+        .take(n_layers - pack.k)
+        .enumerate()
         .map(|(i, values)| format!("    \"{i}\": {}", serde_json::to_string(values).unwrap_or_default()))
         .collect();
     let text = format!("{{\n{}\n}}\n", entries.join(",\n"));
@@ -66,16 +70,22 @@ fn report_json(result: &CalibrationResult, run: &RunSummary, meta: &RunMetadata)
     for pack in &result.packs {
         let mut metrics = Map::new();
         for (metric, summaries) in &pack.summaries {
-            metrics.insert(metric.name().to_string(), json!({
-                "mean": summaries.iter().map(|s| s.mean).collect::<Vec<_>>(),
-                "std": summaries.iter().map(|s| s.std).collect::<Vec<_>>(),
-                "count": summaries.iter().map(|s| s.count).collect::<Vec<_>>(),
-            }));
+            metrics.insert(
+                metric.name().to_string(),
+                json!({
+                    "mean": summaries.iter().map(|s| s.mean).collect::<Vec<_>>(),
+                    "std": summaries.iter().map(|s| s.std).collect::<Vec<_>>(),
+                    "count": summaries.iter().map(|s| s.count).collect::<Vec<_>>(),
+                }),
+            );
         }
-        packs.insert(pack.k.to_string(), json!({
-            "layers": (0..pack.per_sample.len()).collect::<Vec<_>>(),
-            "metrics": metrics,
-        }));
+        packs.insert(
+            pack.k.to_string(),
+            json!({
+                "layers": (0..pack.per_sample.len()).collect::<Vec<_>>(),
+                "metrics": metrics,
+            }),
+        );
     }
     let seconds = run.wall.as_secs_f64();
     json!({

@@ -124,22 +124,30 @@ impl PyRandom {
         }
         if n <= setsize {
             let mut pool: Vec<usize> = (0..n).collect();
-            Some((0..k).map(|i| {
-                let j = self.randbelow(n - i);
-                let picked = pool[j];
-                pool[j] = pool[n - i - 1];
-                picked
-            }).collect())
+            Some(
+                (0..k)
+                    .map(|i| {
+                        let j = self.randbelow(n - i);
+                        let picked = pool[j];
+                        pool[j] = pool[n - i - 1];
+                        picked
+                    })
+                    .collect(),
+            )
         } else {
             let mut selected = std::collections::HashSet::with_capacity(k);
-            Some((0..k).map(|_| {
-                let mut j = self.randbelow(n);
-                while selected.contains(&j) {
-                    j = self.randbelow(n);
-                }
-                selected.insert(j);
-                j
-            }).collect())
+            Some(
+                (0..k)
+                    .map(|_| {
+                        let mut j = self.randbelow(n);
+                        while selected.contains(&j) {
+                            j = self.randbelow(n);
+                        }
+                        selected.insert(j);
+                        j
+                    })
+                    .collect(),
+            )
         }
     }
 }

@@ -67,9 +67,9 @@ where
     let start = Instant::now();
     let mut summary = RunSummary { used: 0, skipped: Vec::new(), wall: Duration::ZERO };
     for &index in order {
-        let input = data.record(index).and_then(|record| {
-            builder.build(&record).map_err(|reason| SimilarityError::Record { path: data.path().to_path_buf(), line: record.line, reason })
-        });
+        let input = data
+            .record(index)
+            .and_then(|record| builder.build(&record).map_err(|reason| SimilarityError::Record { path: data.path().to_path_buf(), line: record.line, reason }));
         let input = match input {
             Ok(input) => input,
             Err(error @ SimilarityError::Record { .. }) if !strict => {

@@ -41,7 +41,8 @@ pub enum Strategy {
 
 impl Strategy {
     /// Every strategy.
-    pub const ALL: [Strategy; 6] = [Strategy::Interlace, Strategy::InterlaceOa, Strategy::InterlaceTn, Strategy::Random, Strategy::Consecutive, Strategy::LowestInfluence];
+    pub const ALL: [Strategy; 6] =
+        [Strategy::Interlace, Strategy::InterlaceOa, Strategy::InterlaceTn, Strategy::Random, Strategy::Consecutive, Strategy::LowestInfluence];
 
     /// The name written into `plan.json` (the official `--pruning_strategy` value).
     pub fn name(self) -> &'static str {
@@ -69,7 +70,10 @@ pub fn n_drop_for(n_layers: usize, ratio: f64) -> Result<usize, SimilarityError>
     }
     let n = (n_layers as f64 * ratio) as usize;
     if n == 0 {
-        return Err(SimilarityError::InvalidOption { option: "--ratio", reason: format!("{ratio} × {n_layers} layers drops no layer (int({}) = 0)", n_layers as f64 * ratio) });
+        return Err(SimilarityError::InvalidOption {
+            option: "--ratio",
+            reason: format!("{ratio} × {n_layers} layers drops no layer (int({}) = 0)", n_layers as f64 * ratio),
+        });
     }
     Ok(n)
 }
@@ -108,7 +112,10 @@ pub fn manual_plan(n_layers: usize, drop: &[usize]) -> Result<Plan, SimilarityEr
 
 fn finish(n_layers: usize, strategy: &str, ratio: f64, drop: Vec<usize>, finetune: Vec<usize>) -> Result<Plan, SimilarityError> {
     if n_layers > interlace_core::MAX_LAYERS {
-        return Err(SimilarityError::InvalidOption { option: "layer count", reason: format!("{n_layers} layers; at most {} are accepted", interlace_core::MAX_LAYERS) });
+        return Err(SimilarityError::InvalidOption {
+            option: "layer count",
+            reason: format!("{n_layers} layers; at most {} are accepted", interlace_core::MAX_LAYERS),
+        });
     }
     let freeze = (0..n_layers).filter(|i| !drop.contains(i) && !finetune.contains(i)).collect();
     Ok(Plan::new(n_layers, strategy, ratio, drop, finetune, freeze)?)
@@ -142,7 +149,11 @@ fn ranking(means: &[f64]) -> Vec<usize> {
 
 /// `(drop, finetune)` for neighbours `i`, `i+1`: the more similar (pack 1) goes, `i` on a tie.
 fn split_pair(pack1: &[f64], i: usize) -> (usize, usize) {
-    if pack1[i] < pack1[i + 1] { (i + 1, i) } else { (i, i + 1) }
+    if pack1[i] < pack1[i + 1] {
+        (i + 1, i)
+    } else {
+        (i, i + 1)
+    }
 }
 
 /// Greedy walk over `ranking(means)`: a candidate `i` covers `i..i+width`; `take` turns it into a
@@ -202,9 +213,16 @@ fn random(n_layers: usize, n_drop: usize, seed: u64) -> (Vec<usize>, Vec<usize>)
 fn consecutive(pack1: &[f64], n_layers: usize, n_drop: usize) -> Result<(Vec<usize>, Vec<usize>), SimilarityError> {
     let first = ranking(pack1)[0];
     if first + 2 * n_drop > n_layers {
-        return Err(fail(Strategy::Consecutive, format!(
-            "the most redundant layer is {first}: dropping {first}..{} and fine-tuning {}..{} runs past the last layer {}",
-            first + n_drop - 1, first + n_drop, first + 2 * n_drop - 1, n_layers - 1)));
+        return Err(fail(
+            Strategy::Consecutive,
+            format!(
+                "the most redundant layer is {first}: dropping {first}..{} and fine-tuning {}..{} runs past the last layer {}",
+                first + n_drop - 1,
+                first + n_drop,
+                first + 2 * n_drop - 1,
+                n_layers - 1
+            ),
+        ));
     }
     Ok(((first..first + n_drop).collect(), (first + n_drop..first + 2 * n_drop).collect()))
 }

@@ -74,7 +74,12 @@ impl SimilarityTables {
             if n != n_layers {
                 return Err(SimilarityError::InvalidFile {
                     path: dir.join(format!("pack{k}.json")),
-                    reason: format!("has {} layers; a pack-{k} table of a {n_layers}-layer model has {} (keys 0..{})", n - k, n_layers.saturating_sub(k), n_layers.saturating_sub(k)),
+                    reason: format!(
+                        "has {} layers; a pack-{k} table of a {n_layers}-layer model has {} (keys 0..{})",
+                        n - k,
+                        n_layers.saturating_sub(k),
+                        n_layers.saturating_sub(k)
+                    ),
                 });
             }
         }
@@ -127,7 +132,10 @@ fn read_pack(path: &Path) -> Result<Option<Vec<f64>>, SimilarityError> {
         let i: usize = key.parse().map_err(|_| invalid(format!("key {key:?} is not a layer index")))?;
         let slot = means.get_mut(i).ok_or_else(|| invalid(format!("keys must be 0..{}; found {key:?}", object.len())))?;
         let list: Vec<f64> = match values.as_array() {
-            Some(list) if !list.is_empty() => list.iter().map(|v| v.as_f64().filter(|x| x.is_finite())).collect::<Option<_>>()
+            Some(list) if !list.is_empty() => list
+                .iter()
+                .map(|v| v.as_f64().filter(|x| x.is_finite()))
+                .collect::<Option<_>>()
                 .ok_or_else(|| invalid(format!("layer {key}: every value must be a finite number")))?,
             _ => return Err(invalid(format!("layer {key}: expected a non-empty list of numbers"))),
         };
@@ -179,7 +187,8 @@ mod tests {
 
     #[test]
     fn hostile_report_json_is_an_error() {
-        for report in [r#"[1, 2]"#, r#""text""#, r#"{"n_layers": 1e18}"#, r#"{"n_layers": 1000000000000000000}"#, r#"{"n_layers": 0}"#, r#"{"n_layers": "36"}"#] {
+        for report in [r#"[1, 2]"#, r#""text""#, r#"{"n_layers": 1e18}"#, r#"{"n_layers": 1000000000000000000}"#, r#"{"n_layers": 0}"#, r#"{"n_layers": "36"}"#]
+        {
             let dir = dir_with(&[("report.json", report)]);
             let result = SimilarityTables::from_dir(dir.path());
             assert!(matches!(result, Err(SimilarityError::InvalidFile { .. })), "{report}: {result:?}");

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use burn::backend::Flex;
 use burn::tensor::DType;
 use interlace_qwen3vl::Qwen3VlForConditionalGeneration;
-use interlace_similarity::{calibrate, sample_order, CalibrationConfig, CalibrationData, CalibrationEvent, Calibrator, PyRandom, QwenInputBuilder, SimilarityError};
+use interlace_similarity::{
+    calibrate, sample_order, CalibrationConfig, CalibrationData, CalibrationEvent, Calibrator, PyRandom, QwenInputBuilder, SimilarityError,
+};
 use serde_json::Value;
 
 type B = Flex<f32>;

@@ -59,12 +59,16 @@ fn samples() -> Vec<Vec<f32>> {
 fn brute_force_cos<Bk: Backend>(states: &[Tensor<Bk, 3>], i: usize, k: usize) -> f64 {
     let a = states[i].to_data().into_vec::<f32>().unwrap();
     let b = states[i + k].to_data().into_vec::<f32>().unwrap();
-    let rows: Vec<f64> = a.chunks(4).zip(b.chunks(4)).map(|(x, y)| {
-        let dot: f64 = x.iter().zip(y).map(|(p, q)| *p as f64 * *q as f64).sum();
-        let nx: f64 = x.iter().map(|p| (*p as f64).powi(2)).sum::<f64>().sqrt();
-        let ny: f64 = y.iter().map(|p| (*p as f64).powi(2)).sum::<f64>().sqrt();
-        dot / (nx * ny)
-    }).collect();
+    let rows: Vec<f64> = a
+        .chunks(4)
+        .zip(b.chunks(4))
+        .map(|(x, y)| {
+            let dot: f64 = x.iter().zip(y).map(|(p, q)| *p as f64 * *q as f64).sum();
+            let nx: f64 = x.iter().map(|p| (*p as f64).powi(2)).sum::<f64>().sqrt();
+            let ny: f64 = y.iter().map(|p| (*p as f64).powi(2)).sum::<f64>().sqrt();
+            dot / (nx * ny)
+        })
+        .collect();
     rows.iter().sum::<f64>() / rows.len() as f64
 }
 

@@ -40,8 +40,16 @@ fn golden_input(n: usize) -> Qwen3VlInput {
     let has = |name: &str| st.names().contains(&name);
     Qwen3VlInput {
         input_ids: i64s("input_ids").into_iter().map(|x| x as u32).collect(),
-        pixel_values: if has("pixel_values") { st.tensor("pixel_values").unwrap().data().chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect() } else { Vec::new() },
-        image_grid_thw: if has("image_grid_thw") { i64s("image_grid_thw").chunks(3).map(|c| [c[0] as usize, c[1] as usize, c[2] as usize]).collect() } else { Vec::new() },
+        pixel_values: if has("pixel_values") {
+            st.tensor("pixel_values").unwrap().data().chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()
+        } else {
+            Vec::new()
+        },
+        image_grid_thw: if has("image_grid_thw") {
+            i64s("image_grid_thw").chunks(3).map(|c| [c[0] as usize, c[1] as usize, c[2] as usize]).collect()
+        } else {
+            Vec::new()
+        },
     }
 }
 

@@ -50,11 +50,17 @@ fn tensors() -> BTreeMap<String, Vec<usize>> {
     for i in 0..L {
         let p = format!("model.language_model.layers.{i}.");
         for (n, shape) in [
-            ("input_layernorm.weight", vec![H]), ("post_attention_layernorm.weight", vec![H]),
-            ("self_attn.q_proj.weight", vec![NQ * D, H]), ("self_attn.k_proj.weight", vec![NKV * D, H]),
-            ("self_attn.v_proj.weight", vec![NKV * D, H]), ("self_attn.o_proj.weight", vec![H, NQ * D]),
-            ("self_attn.q_norm.weight", vec![D]), ("self_attn.k_norm.weight", vec![D]),
-            ("mlp.gate_proj.weight", vec![I, H]), ("mlp.up_proj.weight", vec![I, H]), ("mlp.down_proj.weight", vec![H, I]),
+            ("input_layernorm.weight", vec![H]),
+            ("post_attention_layernorm.weight", vec![H]),
+            ("self_attn.q_proj.weight", vec![NQ * D, H]),
+            ("self_attn.k_proj.weight", vec![NKV * D, H]),
+            ("self_attn.v_proj.weight", vec![NKV * D, H]),
+            ("self_attn.o_proj.weight", vec![H, NQ * D]),
+            ("self_attn.q_norm.weight", vec![D]),
+            ("self_attn.k_norm.weight", vec![D]),
+            ("mlp.gate_proj.weight", vec![I, H]),
+            ("mlp.up_proj.weight", vec![I, H]),
+            ("mlp.down_proj.weight", vec![H, I]),
         ] {
             add(p.clone() + n, &shape);
         }
@@ -66,9 +72,18 @@ fn tensors() -> BTreeMap<String, Vec<usize>> {
     for b in 0..DEPTH {
         let p = format!("{v}blocks.{b}.");
         for (n, shape) in [
-            ("norm1.weight", vec![C]), ("norm1.bias", vec![C]), ("norm2.weight", vec![C]), ("norm2.bias", vec![C]),
-            ("attn.qkv.weight", vec![3 * C, C]), ("attn.qkv.bias", vec![3 * C]), ("attn.proj.weight", vec![C, C]), ("attn.proj.bias", vec![C]),
-            ("mlp.linear_fc1.weight", vec![IV, C]), ("mlp.linear_fc1.bias", vec![IV]), ("mlp.linear_fc2.weight", vec![C, IV]), ("mlp.linear_fc2.bias", vec![C]),
+            ("norm1.weight", vec![C]),
+            ("norm1.bias", vec![C]),
+            ("norm2.weight", vec![C]),
+            ("norm2.bias", vec![C]),
+            ("attn.qkv.weight", vec![3 * C, C]),
+            ("attn.qkv.bias", vec![3 * C]),
+            ("attn.proj.weight", vec![C, C]),
+            ("attn.proj.bias", vec![C]),
+            ("mlp.linear_fc1.weight", vec![IV, C]),
+            ("mlp.linear_fc1.bias", vec![IV]),
+            ("mlp.linear_fc2.weight", vec![C, IV]),
+            ("mlp.linear_fc2.bias", vec![C]),
         ] {
             add(p.clone() + n, &shape);
         }
@@ -76,8 +91,12 @@ fn tensors() -> BTreeMap<String, Vec<usize>> {
     let mergers = std::iter::once((format!("{v}merger."), C)).chain((0..3).map(|j| (format!("{v}deepstack_merger_list.{j}."), 4 * C)));
     for (p, norm) in mergers {
         for (n, shape) in [
-            ("norm.weight", vec![norm]), ("norm.bias", vec![norm]), ("linear_fc1.weight", vec![4 * C, 4 * C]),
-            ("linear_fc1.bias", vec![4 * C]), ("linear_fc2.weight", vec![H, 4 * C]), ("linear_fc2.bias", vec![H]),
+            ("norm.weight", vec![norm]),
+            ("norm.bias", vec![norm]),
+            ("linear_fc1.weight", vec![4 * C, 4 * C]),
+            ("linear_fc1.bias", vec![4 * C]),
+            ("linear_fc2.weight", vec![H, 4 * C]),
+            ("linear_fc2.bias", vec![H]),
         ] {
             add(p.clone() + n, &shape);
         }
@@ -93,12 +112,14 @@ fn nbytes(shape: &[usize]) -> usize {
 /// 1 MiB of xorshift noise, repeated as tensor data: incompressible enough, cheap to make.
 fn noise_block() -> Vec<u8> {
     let mut state = 0x9E37_79B9_7F4A_7C15_u64;
-    (0..1 << 20).map(|_| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state as u8
-    }).collect()
+    (0..1 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
 }
 
 /// Writes one safetensors shard: 8-byte header length, space-padded JSON header, then data.
@@ -141,12 +162,21 @@ fn shard_groups(t: &BTreeMap<String, Vec<usize>>) -> Vec<Vec<(&String, &Vec<usiz
 fn config(template: &Path) -> Value {
     let mut c: Value = serde_json::from_str(&fs::read_to_string(template).expect("read config")).expect("parse config");
     let text = &mut c["text_config"];
-    for (k, v) in [("hidden_size", H), ("intermediate_size", I), ("num_attention_heads", NQ), ("num_key_value_heads", NKV), ("head_dim", D), ("vocab_size", V), ("num_hidden_layers", L)] {
+    for (k, v) in [
+        ("hidden_size", H),
+        ("intermediate_size", I),
+        ("num_attention_heads", NQ),
+        ("num_key_value_heads", NKV),
+        ("head_dim", D),
+        ("vocab_size", V),
+        ("num_hidden_layers", L),
+    ] {
         text[k] = json!(v);
     }
     text["rope_parameters"]["mrope_section"] = json!([12, 10, 10]); // sums to head_dim / 2
     let vision = &mut c["vision_config"];
-    for (k, v) in [("hidden_size", C), ("intermediate_size", IV), ("depth", DEPTH), ("num_position_embeddings", POS), ("out_hidden_size", H), ("num_heads", 2)] {
+    for (k, v) in [("hidden_size", C), ("intermediate_size", IV), ("depth", DEPTH), ("num_position_embeddings", POS), ("out_hidden_size", H), ("num_heads", 2)]
+    {
         vision[k] = json!(v);
     }
     c
@@ -179,10 +209,13 @@ fn write_checkpoint(dir: &Path) {
 /// The baseline: every file of `src` copied into `dst` with `std::fs::copy`; returns bytes.
 fn copy_dir(src: &Path, dst: &Path) -> u64 {
     fs::create_dir_all(dst).expect("create copy dir");
-    fs::read_dir(src).expect("read source").map(|e| {
-        let e = e.expect("entry");
-        fs::copy(e.path(), dst.join(e.file_name())).expect("copy file")
-    }).sum()
+    fs::read_dir(src)
+        .expect("read source")
+        .map(|e| {
+            let e = e.expect("entry");
+            fs::copy(e.path(), dst.join(e.file_name())).expect("copy file")
+        })
+        .sum()
 }
 
 /// One on-disk prune into `out` (replaced each time), without fsync; returns tensor bytes copied.
@@ -201,7 +234,8 @@ fn main() {
     println!("checkpoint: {copy_bytes} bytes in {}; prune drops layers {DROP:?} and copies {prune_bytes} tensor bytes", src.display());
 
     // Short defaults (each iteration writes ~70 MB); CLI flags override.
-    let mut criterion = Criterion::default().sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(5)).configure_from_args();
+    let mut criterion =
+        Criterion::default().sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(5)).configure_from_args();
     let mut group = criterion.benchmark_group("disk/bf16-70MB");
     group.throughput(Throughput::Bytes(prune_bytes));
     group.bench_function(format!("prune_checkpoint/drop-{}-of-{L}", DROP.len()), |b| b.iter(|| prune(&src, &pruned)));

@@ -81,7 +81,13 @@ pub struct DiskPruneReport {
 /// consecutively; `config.json` and the index are updated; every other file is copied; an
 /// `interlace.json` provenance record is added. Nothing is written before every input is
 /// validated, the source is never written, and `out` appears only once complete.
-pub fn prune_checkpoint(source: &Path, out: &Path, drop: &DropSpec, options: &DiskPruneOptions, progress: &mut dyn Progress) -> Result<DiskPruneReport, SurgeryError> {
+pub fn prune_checkpoint(
+    source: &Path,
+    out: &Path,
+    drop: &DropSpec,
+    options: &DiskPruneOptions,
+    progress: &mut dyn Progress,
+) -> Result<DiskPruneReport, SurgeryError> {
     let config = ModelConfig::read(source)?;
     let detected;
     let layout: &dyn CheckpointLayout = match &options.layout {
@@ -182,7 +188,8 @@ fn vision_renumbering(config: &ModelConfig, layout: &dyn CheckpointLayout, optio
     }
     let vision = layout.vision().ok_or(SurgeryError::NoVision { layout: layout.name() })?;
     let depth = config.layer_count(vision.depth_field, config.usize_field(vision.depth_field)?)?;
-    let blocks = LayerSet::for_removal(options.drop_vision.iter().copied(), depth).map_err(|source| SurgeryError::InvalidDrop { what: "vision blocks", source })?;
+    let blocks =
+        LayerSet::for_removal(options.drop_vision.iter().copied(), depth).map_err(|source| SurgeryError::InvalidDrop { what: "vision blocks", source })?;
     let taps = match vision.taps {
         Some(t) => config.usize_list(t.indexes_field)?.unwrap_or_default(),
         None => Vec::new(),

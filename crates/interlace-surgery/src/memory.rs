@@ -42,7 +42,8 @@ pub fn prune_stack<S: DecoderStack>(stack: S, drop: &LayerSet) -> Result<(S, Pru
         return Err(SurgeryError::PlanMismatch { plan_layers: drop.num_layers(), model_layers: before.layers, model: "the model in memory".into() });
     }
     // Re-validate for removal: a plain `LayerSet::new` may contain every layer.
-    let drop = LayerSet::for_removal(drop.as_slice().iter().copied(), before.layers).map_err(|source| SurgeryError::InvalidDrop { what: "text layers", source })?;
+    let drop =
+        LayerSet::for_removal(drop.as_slice().iter().copied(), before.layers).map_err(|source| SurgeryError::InvalidDrop { what: "text layers", source })?;
     let pruned = stack.remove_layers(&drop).map_err(SurgeryError::Stack)?;
     let after = StackCounts::of(&pruned);
     Ok((pruned, PruneReport { before, after, dropped: drop.as_slice().to_vec() }))

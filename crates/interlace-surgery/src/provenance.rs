@@ -96,7 +96,15 @@ mod tests {
         let plan = r#"{"n_layers": 3, "strategy": "manual", "ratio": 0.3, "drop": [1], "finetune": [], "freeze": [0, 2]}"#;
         let found = recorded_plan(dir_with(Some(&format!(r#"{{"tool": "interlace", "plan": {plan}}}"#))).path()).unwrap().unwrap();
         assert_eq!(found.drop, vec![1]);
-        for bad in ["[1, 2]", "7", "null", "{", r#"{"tool": "x"}"#, r#"{"plan": [1]}"#, r#"{"plan": {"n_layers": 1000000000000000000, "strategy": "x", "ratio": 0.1, "drop": [0], "finetune": [], "freeze": []}}"#] {
+        for bad in [
+            "[1, 2]",
+            "7",
+            "null",
+            "{",
+            r#"{"tool": "x"}"#,
+            r#"{"plan": [1]}"#,
+            r#"{"plan": {"n_layers": 1000000000000000000, "strategy": "x", "ratio": 0.1, "drop": [0], "finetune": [], "freeze": []}}"#,
+        ] {
             let result = recorded_plan(dir_with(Some(bad)).path());
             assert!(matches!(result, Err(SurgeryError::Provenance { .. })), "{bad}: {result:?}");
         }

@@ -26,7 +26,9 @@ fn invalid_drop_sets_are_refused_before_writing() {
     let scratch = tempfile::tempdir().unwrap();
     let out = scratch.path().join("out");
     let source = common::model("tiny-a");
-    for (drop, expected) in [(vec![6], "layer index 6 is out of range"), (vec![2, 2], "listed more than once"), ((0..6).collect(), "cannot remove all 6 layers")] {
+    for (drop, expected) in
+        [(vec![6], "layer index 6 is out of range"), (vec![2, 2], "listed more than once"), ((0..6).collect(), "cannot remove all 6 layers")]
+    {
         let message = fails_cleanly(try_prune(&source, &out, &drop), scratch.path(), &[]);
         assert!(message.contains(expected), "{message}");
     }
@@ -166,7 +168,13 @@ fn interruption_mid_copy_leaves_nothing() {
     // interrupting a --force run keeps the previous output intact
     std::fs::create_dir(&out).unwrap();
     std::fs::write(out.join("previous.txt"), "x").unwrap();
-    let result = prune_checkpoint(&source, &out, &DropSpec::Layers(vec![1]), &DiskPruneOptions { force: true, ..Default::default() }, &mut Interrupt { ticks: 0, after: 3 });
+    let result = prune_checkpoint(
+        &source,
+        &out,
+        &DropSpec::Layers(vec![1]),
+        &DiskPruneOptions { force: true, ..Default::default() },
+        &mut Interrupt { ticks: 0, after: 3 },
+    );
     fails_cleanly(result, scratch.path(), &["out"]);
     assert_eq!(common::entries(&out), vec!["previous.txt"]);
 }

@@ -76,11 +76,19 @@ fn config_index_provenance_and_other_files() {
     assert_eq!(index["metadata"]["total_parameters"].as_u64().unwrap() as usize, report.params_after);
 
     // shards never exceed the largest source shard
-    let largest = |dir: &Path| common::entries(dir).iter().filter(|f| f.ends_with(".safetensors")).map(|f| std::fs::metadata(dir.join(f)).unwrap().len()).max().unwrap();
+    let largest =
+        |dir: &Path| common::entries(dir).iter().filter(|f| f.ends_with(".safetensors")).map(|f| std::fs::metadata(dir.join(f)).unwrap().len()).max().unwrap();
     assert!(largest(&out) <= largest(&source));
 
     // every other file is copied verbatim
-    for file in ["tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "generation_config.json", "preprocessor_config.json", "video_preprocessor_config.json"] {
+    for file in [
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "chat_template.jinja",
+        "generation_config.json",
+        "preprocessor_config.json",
+        "video_preprocessor_config.json",
+    ] {
         assert_eq!(std::fs::read(source.join(file)).unwrap(), std::fs::read(out.join(file)).unwrap(), "{file}");
     }
 
@@ -125,10 +133,8 @@ fn single_file_source_gives_single_file_output() {
         std::fs::copy(common::model("tiny-b").join(file), source.join(file)).unwrap();
     }
     let tensors = common::read_tensors(&common::model("tiny-b"));
-    let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
-        .iter()
-        .map(|(n, ((d, s, b), _))| (n.clone(), safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap()))
-        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView)> =
+        tensors.iter().map(|(n, ((d, s, b), _))| (n.clone(), safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap())).collect();
     safetensors::serialize_to_file(views, None, &source.join("model.safetensors")).unwrap();
 
     let out = scratch.path().join("pruned");
@@ -158,7 +164,13 @@ fn vision_blocks_and_deepstack_taps_are_remapped() {
     assert!(!after.contains_key("model.visual.blocks.3.attn.qkv.weight"));
 
     // block 2 feeds tap 1: refused unless allowed
-    let refused = prune_checkpoint(&source, &scratch.path().join("refused"), &DropSpec::Layers(vec![2]), &DiskPruneOptions { drop_vision: vec![2], ..Default::default() }, &mut NoProgress);
+    let refused = prune_checkpoint(
+        &source,
+        &scratch.path().join("refused"),
+        &DropSpec::Layers(vec![2]),
+        &DiskPruneOptions { drop_vision: vec![2], ..Default::default() },
+        &mut NoProgress,
+    );
     let message = refused.unwrap_err().to_string();
     assert!(message.contains("vision block 2") && message.contains("--allow-deepstack"), "{message}");
     assert!(!scratch.path().join("refused").exists());
@@ -178,7 +190,8 @@ fn decoder_only_layout_renames_model_layers_and_filters_layer_types() {
     let scratch = tempfile::tempdir().unwrap();
     let source = scratch.path().join("llama");
     std::fs::create_dir(&source).unwrap();
-    let config = r#"{"model_type": "qwen3", "num_hidden_layers": 3, "layer_types": ["full_attention", "sliding_attention", "full_attention"], "hidden_size": 2}"#;
+    let config =
+        r#"{"model_type": "qwen3", "num_hidden_layers": 3, "layer_types": ["full_attention", "sliding_attention", "full_attention"], "hidden_size": 2}"#;
     std::fs::write(source.join("config.json"), config).unwrap();
     let data: Vec<Vec<u8>> = (0..4u8).map(|i| vec![i; 4]).collect();
     let names = ["model.embed_tokens.weight", "model.layers.0.mlp.w", "model.layers.1.mlp.w", "model.layers.2.mlp.w"];

@@ -46,7 +46,11 @@ fn input(model: &str, case: &str) -> Qwen3VlInput {
         Ok(view) => view.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect(),
         Err(_) => Vec::new(),
     };
-    let image_grid_thw = if pixel_values.is_empty() { Vec::new() } else { i64s("image_grid_thw").chunks_exact(3).map(|g| [g[0] as usize, g[1] as usize, g[2] as usize]).collect() };
+    let image_grid_thw = if pixel_values.is_empty() {
+        Vec::new()
+    } else {
+        i64s("image_grid_thw").chunks_exact(3).map(|g| [g[0] as usize, g[1] as usize, g[2] as usize]).collect()
+    };
     Qwen3VlInput { input_ids: i64s("input_ids").into_iter().map(|id| id as u32).collect(), pixel_values, image_grid_thw }
 }
 

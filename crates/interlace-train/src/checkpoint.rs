@@ -163,10 +163,8 @@ pub fn load<R: burn::record::Record<B>, B: burn::prelude::Backend>(dir: &Path, s
     let weights_path = path.join(WEIGHTS);
     let bytes = std::fs::read(&weights_path).map_err(io(&weights_path))?;
     let parsed = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| TrainError::Checkpoint(format!("{}: {e}", weights_path.display())))?;
-    let trainable = parsed
-        .iter()
-        .map(|(name, view)| (name.to_string(), TensorData::from_bytes_vec(view.data().to_vec(), view.shape().to_vec(), DType::F32)))
-        .collect();
+    let trainable =
+        parsed.iter().map(|(name, view)| (name.to_string(), TensorData::from_bytes_vec(view.data().to_vec(), view.shape().to_vec(), DType::F32))).collect();
     let optimizer = BinFileRecorder::<FullPrecisionSettings>::new()
         .load(path.join(OPTIMIZER), device)
         .map_err(|e| TrainError::Checkpoint(format!("optimizer state in {}: {e}", path.display())))?;
@@ -185,7 +183,7 @@ mod tests {
             lr: 2e-5,
             weight_decay: 0.1,
             grad_accum: 4,
-            checkpoint_every: 7,          // does not change the trajectory: not compared
+            checkpoint_every: 7,            // does not change the trajectory: not compared
             activation_checkpointing: true, // same gradients: not compared
             run_settings: [("data_sha256".to_string(), serde_json::json!("bb")), ("max_length".to_string(), serde_json::json!(512))].into(),
             ..TrainConfig::default()

@@ -35,12 +35,7 @@ pub enum Backward {
 /// The output head runs on the supervised positions only (exact, as it acts on each position
 /// alone). [`Backward::Recompute`] refuses a model whose embeddings or encoders are trainable
 /// ([`LayerwiseForward::begin_is_trainable`]).
-pub fn example_gradients<B, M>(
-    model: &M,
-    example: &TrainingExample<M::Input>,
-    weight: f64,
-    backward: Backward,
-) -> Result<(GradientsParams, f64), TrainError>
+pub fn example_gradients<B, M>(model: &M, example: &TrainingExample<M::Input>, weight: f64, backward: Backward) -> Result<(GradientsParams, f64), TrainError>
 where
     B: AutodiffBackend,
     M: LayerwiseForward<B> + AutodiffModule<B>,

@@ -18,8 +18,8 @@ pub mod checkpoint;
 mod clip;
 pub mod data;
 mod error;
-mod gradients;
 pub mod export;
+mod gradients;
 mod labels;
 mod loss;
 pub mod params;
@@ -29,11 +29,11 @@ mod schedule;
 mod trainer;
 
 pub use clip::{clip_grad_norm, global_grad_norm};
+pub use data::{ConversationDataset, ConversationRecord, ExampleSource, Skipped, TrainingExample};
 pub use error::TrainError;
 pub use gradients::{example_gradients, Backward};
 pub use labels::{assistant_labels, supervised_tokens, TurnMarkers, IGNORE_INDEX};
 pub use loss::{causal_lm_loss, token_losses, SupervisedTargets};
-pub use data::{ConversationDataset, ConversationRecord, ExampleSource, Skipped, TrainingExample};
 pub use schedule::CosineWithWarmup;
 pub use trainer::{train, train_data_parallel, LossNormalization, StepLog, TrainConfig, TrainReport};
 

@@ -22,8 +22,8 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint::{self, CheckpointState};
 use crate::data::{ExampleSource, TrainingExample};
 use crate::gradients::{example_gradients, Backward};
-use crate::replica::Replica;
 use crate::params::{replace_tensors, trainable_tensors};
+use crate::replica::Replica;
 use crate::{clip_grad_norm, pytorch_adamw, CosineWithWarmup, TrainError};
 
 /// How the losses of an optimizer step's conversations are weighted into its gradient.
@@ -632,11 +632,9 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 fn open_log(path: &PathBuf, keep_through: usize) -> Result<std::fs::File, TrainError> {
     let io = |e: std::io::Error| TrainError::Checkpoint(format!("{}: {e}", path.display()));
     let kept: Vec<String> = match std::fs::read_to_string(path) {
-        Ok(text) if keep_through > 0 => text
-            .lines()
-            .filter(|line| serde_json::from_str::<StepLog>(line).is_ok_and(|entry| entry.step <= keep_through))
-            .map(str::to_string)
-            .collect(),
+        Ok(text) if keep_through > 0 => {
+            text.lines().filter(|line| serde_json::from_str::<StepLog>(line).is_ok_and(|entry| entry.step <= keep_through)).map(str::to_string).collect()
+        }
         _ => Vec::new(),
     };
     let mut file = std::fs::File::create(path).map_err(io)?;

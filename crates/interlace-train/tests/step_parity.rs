@@ -163,9 +163,15 @@ fn loss_gradients_and_adamw_step_match_torch() {
         let mut torch_grads = GradientsParams::new();
         struct Ids(Vec<(String, burn::module::ParamId)>, Vec<String>);
         impl<B: Backend> ModuleVisitor<B> for Ids {
-            fn enter_module(&mut self, name: &str, _: &str) { self.1.push(name.into()); }
-            fn exit_module(&mut self, _: &str, _: &str) { self.1.pop(); }
-            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) { self.0.push((self.1.join("."), p.id)); }
+            fn enter_module(&mut self, name: &str, _: &str) {
+                self.1.push(name.into());
+            }
+            fn exit_module(&mut self, _: &str, _: &str) {
+                self.1.pop();
+            }
+            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
+                self.0.push((self.1.join("."), p.id));
+            }
         }
         let mut ids = Ids(Vec::new(), Vec::new());
         model.visit(&mut ids);

@@ -134,7 +134,8 @@ fn trained_model_is_written_as_a_loadable_checkpoint_with_frozen_bytes_kept() {
     }
     // The written values are the trained ones rounded to bf16.
     let after = tensors(&reloaded);
-    let trained_bf16: HashMap<String, Vec<u8>> = trained_tensors.iter().map(|(n, d)| (n.clone(), d.clone().convert_dtype(DType::BF16).convert_dtype(DType::F32).as_bytes().to_vec())).collect();
+    let trained_bf16: HashMap<String, Vec<u8>> =
+        trained_tensors.iter().map(|(n, d)| (n.clone(), d.clone().convert_dtype(DType::BF16).convert_dtype(DType::F32).as_bytes().to_vec())).collect();
     for (name, bytes) in trained_bf16 {
         assert_eq!(after[&name], bytes, "{name}");
     }
@@ -172,7 +173,10 @@ fn checkpointed_and_data_parallel_runs_match_the_plain_run() {
     for (name, weights) in [
         ("activation checkpointing", trained(model(), &checkpointed, 1)),
         ("2 replicas", trained(model(), &parallel, 2)),
-        ("2 replicas with activation checkpointing", trained(model(), &TrainConfig { activation_checkpointing: true, head_chunk_rows: 3, ..parallel.clone() }, 2)),
+        (
+            "2 replicas with activation checkpointing",
+            trained(model(), &TrainConfig { activation_checkpointing: true, head_chunk_rows: 3, ..parallel.clone() }, 2),
+        ),
     ] {
         let worst = max_difference(&weights, &reference);
         println!("{name}: max |Δw| = {worst:e}");

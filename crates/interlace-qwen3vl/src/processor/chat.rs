@@ -161,27 +161,20 @@ impl TryFrom<RawMessage> for ChatMessage {
                 .into_iter()
                 .map(|p| {
                     let ty = p.get("type").and_then(|t| t.as_str());
-                    let image_src = ["image", "path", "url"]
-                        .iter()
-                        .find_map(|k| p.get(*k).and_then(|v| v.as_str()));
+                    let image_src = ["image", "path", "url"].iter().find_map(|k| p.get(*k).and_then(|v| v.as_str()));
                     match ty {
-                        Some("text") | None if p.get("text").is_some() => p
-                            .get("text")
-                            .and_then(|t| t.as_str())
-                            .map(ContentPart::text)
-                            .ok_or_else(|| format!("text item without a string `text`: {p}")),
-                        Some("image") | None if image_src.is_some() || ty.is_some() => image_src
-                            .map(ContentPart::image_path)
-                            .ok_or_else(|| format!("image item without a path: {p}")),
+                        Some("text") | None if p.get("text").is_some() => {
+                            p.get("text").and_then(|t| t.as_str()).map(ContentPart::text).ok_or_else(|| format!("text item without a string `text`: {p}"))
+                        }
+                        Some("image") | None if image_src.is_some() || ty.is_some() => {
+                            image_src.map(ContentPart::image_path).ok_or_else(|| format!("image item without a path: {p}"))
+                        }
                         _ => Err(format!("unsupported content item: {p}")),
                     }
                 })
                 .collect::<std::result::Result<_, _>>()?,
         };
-        Ok(ChatMessage {
-            role: raw.role,
-            content,
-        })
+        Ok(ChatMessage { role: raw.role, content })
     }
 }
 
@@ -203,10 +196,7 @@ pub struct ChatTemplate {
 
 impl std::fmt::Debug for ChatTemplate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChatTemplate")
-            .field("source_name", &self.source_name)
-            .field("special_tokens", &self.special_tokens)
-            .finish_non_exhaustive()
+        f.debug_struct("ChatTemplate").field("source_name", &self.source_name).field("special_tokens", &self.special_tokens).finish_non_exhaustive()
     }
 }
 
@@ -216,15 +206,8 @@ impl ChatTemplate {
         let source_name = source_name.into();
         let mut env = new_environment();
         env.add_template_owned(TEMPLATE_NAME, source.into())
-            .map_err(|e| ProcessorError::Template {
-                source_name: source_name.clone(),
-                reason: format_jinja_error(&e),
-            })?;
-        Ok(Self {
-            env,
-            source_name,
-            special_tokens: BTreeMap::new(),
-        })
+            .map_err(|e| ProcessorError::Template { source_name: source_name.clone(), reason: format_jinja_error(&e) })?;
+        Ok(Self { env, source_name, special_tokens: BTreeMap::new() })
     }
 
     /// Loads the template of a model directory: `chat_template.jinja`, else
@@ -237,27 +220,17 @@ impl ChatTemplate {
         let jinja = dir.join("chat_template.jinja");
         let json = dir.join("chat_template.json");
         let tok_cfg_path = dir.join("tokenizer_config.json");
-        let tok_cfg = if tok_cfg_path.is_file() {
-            Some(read_json(&tok_cfg_path)?)
-        } else {
-            None
-        };
+        let tok_cfg = if tok_cfg_path.is_file() { Some(read_json(&tok_cfg_path)?) } else { None };
         let (source, name) = if jinja.is_file() {
-            let s = std::fs::read_to_string(&jinja).map_err(|e| ProcessorError::InvalidFile {
-                path: jinja.clone(),
-                reason: e.to_string(),
-            })?;
+            let s = std::fs::read_to_string(&jinja).map_err(|e| ProcessorError::InvalidFile { path: jinja.clone(), reason: e.to_string() })?;
             (s, jinja.display().to_string())
         } else if json.is_file() {
             let v = read_json(&json)?;
-            let s = v
-                .get("chat_template")
-                .and_then(|t| t.as_str())
-                .ok_or_else(|| ProcessorError::InvalidConfig {
-                    path: json.clone(),
-                    field: "chat_template".into(),
-                    reason: "expected a string".into(),
-                })?;
+            let s = v.get("chat_template").and_then(|t| t.as_str()).ok_or_else(|| ProcessorError::InvalidConfig {
+                path: json.clone(),
+                field: "chat_template".into(),
+                reason: "expected a string".into(),
+            })?;
             (s.to_string(), format!("{}:chat_template", json.display()))
         } else if let Some(t) = tok_cfg.as_ref().and_then(|c| c.get("chat_template")) {
             let s = template_from_field(t).ok_or_else(|| ProcessorError::InvalidConfig {
@@ -279,10 +252,7 @@ impl ChatTemplate {
             for key in ["bos_token", "eos_token", "pad_token", "unk_token"] {
                 let tok = match cfg.get(key) {
                     Some(serde_json::Value::String(s)) => Some(s.clone()),
-                    Some(serde_json::Value::Object(o)) => o
-                        .get("content")
-                        .and_then(|c| c.as_str())
-                        .map(str::to_string),
+                    Some(serde_json::Value::Object(o)) => o.get("content").and_then(|c| c.as_str()).map(str::to_string),
                     _ => None,
                 };
                 if let Some(tok) = tok {
@@ -305,41 +275,23 @@ impl ChatTemplate {
 
     /// Renders messages (with `add_vision_id = false`).
     pub fn render(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String> {
-        self.render_with(
-            messages,
-            RenderOptions {
-                add_generation_prompt,
-                add_vision_id: false,
-            },
-        )
+        self.render_with(messages, RenderOptions { add_generation_prompt, add_vision_id: false })
     }
 
     /// Renders messages with explicit options.
     pub fn render_with(&self, messages: &[ChatMessage], opts: RenderOptions) -> Result<String> {
-        let msgs = serde_json::to_value(messages).map_err(|e| ProcessorError::Template {
-            source_name: self.source_name.clone(),
-            reason: format!("cannot serialise messages: {e}"),
-        })?;
+        let msgs = serde_json::to_value(messages)
+            .map_err(|e| ProcessorError::Template { source_name: self.source_name.clone(), reason: format!("cannot serialise messages: {e}") })?;
         self.render_json(&msgs, opts)
     }
 
     /// Renders messages given as raw JSON in the transformers format (for callers that need
     /// keys this crate's message types do not model, e.g. tool calls).
     pub fn render_json(&self, messages: &serde_json::Value, opts: RenderOptions) -> Result<String> {
-        let err = |e: Error| ProcessorError::Template {
-            source_name: self.source_name.clone(),
-            reason: format_jinja_error(&e),
-        };
-        let mut ctx: BTreeMap<String, Value> = self
-            .special_tokens
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::from(v.clone())))
-            .collect();
+        let err = |e: Error| ProcessorError::Template { source_name: self.source_name.clone(), reason: format_jinja_error(&e) };
+        let mut ctx: BTreeMap<String, Value> = self.special_tokens.iter().map(|(k, v)| (k.clone(), Value::from(v.clone()))).collect();
         ctx.insert("messages".into(), Value::from_serialize(messages));
-        ctx.insert(
-            "add_generation_prompt".into(),
-            Value::from(opts.add_generation_prompt),
-        );
+        ctx.insert("add_generation_prompt".into(), Value::from(opts.add_generation_prompt));
         ctx.insert("add_vision_id".into(), Value::from(opts.add_vision_id));
         let tmpl = self.env.get_template(TEMPLATE_NAME).map_err(err)?;
         tmpl.render(Value::from_iter(ctx)).map_err(err)
@@ -351,17 +303,9 @@ fn template_from_field(v: &serde_json::Value) -> Option<String> {
         serde_json::Value::String(s) => Some(s.clone()),
         serde_json::Value::Array(items) => {
             let named = |name: &str| {
-                items.iter().find_map(|it| {
-                    (it.get("name")?.as_str()? == name)
-                        .then(|| it.get("template")?.as_str().map(str::to_string))
-                        .flatten()
-                })
+                items.iter().find_map(|it| (it.get("name")?.as_str()? == name).then(|| it.get("template")?.as_str().map(str::to_string)).flatten())
             };
-            named("default").or_else(|| {
-                items
-                    .first()
-                    .and_then(|it| it.get("template")?.as_str().map(str::to_string))
-            })
+            named("default").or_else(|| items.first().and_then(|it| it.get("template")?.as_str().map(str::to_string)))
         }
         _ => None,
     }
@@ -383,15 +327,8 @@ pub fn new_environment() -> Environment<'static> {
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
     env.set_keep_trailing_newline(false);
-    env.add_function(
-        "raise_exception",
-        |msg: String| -> std::result::Result<Value, Error> {
-            Err(Error::new(ErrorKind::InvalidOperation, msg))
-        },
-    );
-    env.add_function("strftime_now", |fmt: String| -> String {
-        strftime_utc(&fmt)
-    });
+    env.add_function("raise_exception", |msg: String| -> std::result::Result<Value, Error> { Err(Error::new(ErrorKind::InvalidOperation, msg)) });
+    env.add_function("strftime_now", |fmt: String| -> String { strftime_utc(&fmt) });
     env.add_filter("tojson", tojson_filter);
     env.set_unknown_method_callback(python_method);
     env
@@ -400,11 +337,7 @@ pub fn new_environment() -> Environment<'static> {
 /// transformers' `tojson`: `json.dumps(x, ensure_ascii=False, indent=indent,
 /// separators=separators, sort_keys=sort_keys)` — no HTML escaping, Python separators.
 /// Note: without minijinja's `preserve_order` feature, map keys come out sorted.
-fn tojson_filter(
-    value: Value,
-    _args: Rest<Value>,
-    kwargs: Kwargs,
-) -> std::result::Result<Value, Error> {
+fn tojson_filter(value: Value, _args: Rest<Value>, kwargs: Kwargs) -> std::result::Result<Value, Error> {
     let indent: Option<Value> = kwargs.get("indent")?;
     let sort_keys: Option<bool> = kwargs.get("sort_keys")?;
     let _ensure_ascii: Option<bool> = kwargs.get("ensure_ascii")?;
@@ -434,12 +367,7 @@ fn tojson_filter(
             }
         }
     };
-    let fmt = JsonFmt {
-        indent,
-        item_sep,
-        key_sep,
-        sort_keys: sort_keys.unwrap_or(false),
-    };
+    let fmt = JsonFmt { indent, item_sep, key_sep, sort_keys: sort_keys.unwrap_or(false) };
     let mut out = String::new();
     fmt.write(&value, 0, &mut out)?;
     Ok(Value::from_safe_string(out))
@@ -475,10 +403,7 @@ impl JsonFmt {
                 }
             }
             ValueKind::String => json_escape(v.as_str().unwrap_or_default(), out),
-            ValueKind::Bytes => json_escape(
-                &String::from_utf8_lossy(v.as_bytes().unwrap_or_default()),
-                out,
-            ),
+            ValueKind::Bytes => json_escape(&String::from_utf8_lossy(v.as_bytes().unwrap_or_default()), out),
             ValueKind::Map => {
                 let mut keys: Vec<Value> = v.try_iter()?.collect();
                 if self.sort_keys {
@@ -497,9 +422,7 @@ impl JsonFmt {
                     match k.kind() {
                         ValueKind::String => json_escape(k.as_str().unwrap_or_default(), out),
                         ValueKind::None => out.push_str("\"null\""),
-                        ValueKind::Bool => {
-                            out.push_str(if k.is_true() { "\"true\"" } else { "\"false\"" })
-                        }
+                        ValueKind::Bool => out.push_str(if k.is_true() { "\"true\"" } else { "\"false\"" }),
                         _ => json_escape(&k.to_string(), out),
                     }
                     out.push_str(&self.key_sep);
@@ -559,11 +482,7 @@ fn python_float_repr(f: f64) -> String {
         return "NaN".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 {
-            "Infinity".into()
-        } else {
-            "-Infinity".into()
-        };
+        return if f > 0.0 { "Infinity".into() } else { "-Infinity".into() };
     }
     let sci = format!("{:e}", f.abs());
     let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
@@ -572,11 +491,7 @@ fn python_float_repr(f: f64) -> String {
     let sign = if f.is_sign_negative() { "-" } else { "" };
     let n = digits.len() as i32;
     if !(-4..16).contains(&exp) {
-        let m = if n > 1 {
-            format!("{}.{}", &digits[..1], &digits[1..])
-        } else {
-            digits.clone()
-        };
+        let m = if n > 1 { format!("{}.{}", &digits[..1], &digits[1..]) } else { digits.clone() };
         let es = if exp < 0 { '-' } else { '+' };
         return format!("{sign}{m}e{es}{:02}", exp.abs());
     }
@@ -594,29 +509,18 @@ fn python_float_repr(f: f64) -> String {
 
 /// A subset of Python `str`/`dict` methods templates commonly call (jinja2 exposes them,
 /// minijinja does not).
-fn python_method(
-    _state: &State,
-    value: &Value,
-    method: &str,
-    args: &[Value],
-) -> std::result::Result<Value, Error> {
+fn python_method(_state: &State, value: &Value, method: &str, args: &[Value]) -> std::result::Result<Value, Error> {
     let unknown = || Error::new(ErrorKind::UnknownMethod, format!("unknown method {method}"));
-    let arg_str = |i: usize| -> Option<String> {
-        args.get(i)
-            .filter(|v| !v.is_none() && !v.is_undefined())
-            .and_then(|v| v.as_str().map(str::to_string))
-    };
+    let arg_str = |i: usize| -> Option<String> { args.get(i).filter(|v| !v.is_none() && !v.is_undefined()).and_then(|v| v.as_str().map(str::to_string)) };
     match value.kind() {
         ValueKind::String => {
             let s = value.as_str().unwrap_or_default();
-            let strip_set =
-                |i: usize| -> Option<Vec<char>> { arg_str(i).map(|c| c.chars().collect()) };
+            let strip_set = |i: usize| -> Option<Vec<char>> { arg_str(i).map(|c| c.chars().collect()) };
             let prefixes = |i: usize| -> Vec<String> {
                 match args.get(i) {
-                    Some(v) if v.kind() == ValueKind::Seq => v
-                        .try_iter()
-                        .map(|it| it.filter_map(|x| x.as_str().map(str::to_string)).collect())
-                        .unwrap_or_default(),
+                    Some(v) if v.kind() == ValueKind::Seq => {
+                        v.try_iter().map(|it| it.filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default()
+                    }
                     Some(v) => v.as_str().map(|x| vec![x.to_string()]).unwrap_or_default(),
                     None => vec![],
                 }
@@ -642,21 +546,14 @@ fn python_method(
                     let maxsplit = args.get(1).and_then(|v| v.as_i64()).unwrap_or(-1);
                     let parts: Vec<Value> = match arg_str(0) {
                         None => s.split_whitespace().map(Value::from).collect(),
-                        Some(sep) if sep.is_empty() => {
-                            return Err(Error::new(ErrorKind::InvalidOperation, "empty separator"))
-                        }
+                        Some(sep) if sep.is_empty() => return Err(Error::new(ErrorKind::InvalidOperation, "empty separator")),
                         Some(sep) => {
                             if maxsplit < 0 {
                                 s.split(sep.as_str()).map(Value::from).collect()
                             } else if method == "split" {
-                                s.splitn(maxsplit as usize + 1, sep.as_str())
-                                    .map(Value::from)
-                                    .collect()
+                                s.splitn(maxsplit as usize + 1, sep.as_str()).map(Value::from).collect()
                             } else {
-                                let mut v: Vec<Value> = s
-                                    .rsplitn(maxsplit as usize + 1, sep.as_str())
-                                    .map(Value::from)
-                                    .collect();
+                                let mut v: Vec<Value> = s.rsplitn(maxsplit as usize + 1, sep.as_str()).map(Value::from).collect();
                                 v.reverse();
                                 v
                             }
@@ -669,23 +566,12 @@ fn python_method(
                         return Err(unknown());
                     };
                     match args.get(2).and_then(|v| v.as_i64()) {
-                        Some(n) if n >= 0 => {
-                            Value::from(s.replacen(old.as_str(), &new, n as usize))
-                        }
+                        Some(n) if n >= 0 => Value::from(s.replacen(old.as_str(), &new, n as usize)),
                         _ => Value::from(s.replace(old.as_str(), &new)),
                     }
                 }
-                "find" => Value::from(
-                    arg_str(0)
-                        .and_then(|sub| s.find(sub.as_str()))
-                        .map(|b| s[..b].chars().count() as i64)
-                        .unwrap_or(-1),
-                ),
-                "count" => Value::from(
-                    arg_str(0)
-                        .map(|sub| s.matches(sub.as_str()).count())
-                        .unwrap_or(0),
-                ),
+                "find" => Value::from(arg_str(0).and_then(|sub| s.find(sub.as_str())).map(|b| s[..b].chars().count() as i64).unwrap_or(-1)),
+                "count" => Value::from(arg_str(0).map(|sub| s.matches(sub.as_str()).count()).unwrap_or(0)),
                 "title" => {
                     let mut out = String::with_capacity(s.len());
                     let mut prev_alpha = false;
@@ -707,10 +593,7 @@ fn python_method(
                 "capitalize" => {
                     let mut cs = s.chars();
                     Value::from(match cs.next() {
-                        Some(f) => f
-                            .to_uppercase()
-                            .chain(cs.flat_map(|c| c.to_lowercase()))
-                            .collect(),
+                        Some(f) => f.to_uppercase().chain(cs.flat_map(|c| c.to_lowercase())).collect(),
                         None => String::new(),
                     })
                 }
@@ -737,20 +620,13 @@ fn python_method(
             "keys" => Ok(Value::from(value.try_iter()?.collect::<Vec<_>>())),
             "values" => {
                 let keys: Vec<Value> = value.try_iter()?.collect();
-                let vals = keys
-                    .iter()
-                    .map(|k| value.get_item(k))
-                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                let vals = keys.iter().map(|k| value.get_item(k)).collect::<std::result::Result<Vec<_>, _>>()?;
                 Ok(Value::from(vals))
             }
             "get" => {
                 let key = args.first().ok_or_else(unknown)?;
                 let v = value.get_item(key)?;
-                Ok(if v.is_undefined() {
-                    args.get(1).cloned().unwrap_or(Value::from(()))
-                } else {
-                    v
-                })
+                Ok(if v.is_undefined() { args.get(1).cloned().unwrap_or(Value::from(())) } else { v })
             }
             _ => Err(unknown()),
         },
@@ -761,37 +637,13 @@ fn python_method(
 /// `strftime` for the current time (UTC; transformers uses local time, which is UTC on
 /// typical servers). Supports `%Y %y %m %d %e %H %I %M %S %p %B %b %A %a %j %%`.
 fn strftime_utc(fmt: &str) -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     format_time(secs, fmt)
 }
 
 fn format_time(secs: i64, fmt: &str) -> String {
-    const MONTHS: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
-    const DAYS: [&str; 7] = [
-        "Monday",
-        "Tuesday",
-        "Wednesday",
-        "Thursday",
-        "Friday",
-        "Saturday",
-        "Sunday",
-    ];
+    const MONTHS: [&str; 12] = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
+    const DAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
     let days = secs.div_euclid(86_400);
     let tod = secs.rem_euclid(86_400);
     let (hh, mm, ss) = (tod / 3600, (tod % 3600) / 60, tod % 60);
@@ -953,10 +805,7 @@ mod tests {
 
     #[test]
     fn renders_spec_example() {
-        let msgs = vec![ChatMessage::user(vec![
-            ContentPart::image_path("a.png"),
-            ContentPart::text("Describe this image."),
-        ])];
+        let msgs = vec![ChatMessage::user(vec![ContentPart::image_path("a.png"), ContentPart::text("Describe this image.")])];
         assert_eq!(
             tpl().render(&msgs, true).unwrap(),
             "<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>Describe this image.<|im_end|>\n<|im_start|>assistant\n"
@@ -967,22 +816,10 @@ mod tests {
     fn renders_system_assistant_and_vision_ids() {
         let msgs = vec![
             ChatMessage::system("Be brief."),
-            ChatMessage::user(vec![
-                ContentPart::image(DynamicImage::new_rgb8(2, 2)),
-                ContentPart::image_path("b.png"),
-                ContentPart::text("Compare."),
-            ]),
+            ChatMessage::user(vec![ContentPart::image(DynamicImage::new_rgb8(2, 2)), ContentPart::image_path("b.png"), ContentPart::text("Compare.")]),
             ChatMessage::assistant("Same."),
         ];
-        let out = tpl()
-            .render_with(
-                &msgs,
-                RenderOptions {
-                    add_generation_prompt: false,
-                    add_vision_id: true,
-                },
-            )
-            .unwrap();
+        let out = tpl().render_with(&msgs, RenderOptions { add_generation_prompt: false, add_vision_id: true }).unwrap();
         assert_eq!(
             out,
             "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nPicture 1: <|vision_start|><|image_pad|><|vision_end|>Picture 2: <|vision_start|><|image_pad|><|vision_end|>Compare.<|im_end|>\n<|im_start|>assistant\nSame.<|im_end|>\n"
@@ -997,20 +834,12 @@ mod tests {
         ]);
         let msgs: Vec<ChatMessage> = serde_json::from_value(v).unwrap();
         assert_eq!(msgs.len(), 2);
-        assert!(
-            matches!(&msgs[1].content[0], ContentPart::Image(ImageSource::Path(p)) if p == Path::new("images/x.png"))
-        );
+        assert!(matches!(&msgs[1].content[0], ContentPart::Image(ImageSource::Path(p)) if p == Path::new("images/x.png")));
         let back = serde_json::to_value(&msgs[1]).unwrap();
-        assert_eq!(
-            back,
-            serde_json::json!({"role": "user", "content": [{"type": "image", "image": "images/x.png"}, {"type": "text", "text": "hi"}]})
-        );
+        assert_eq!(back, serde_json::json!({"role": "user", "content": [{"type": "image", "image": "images/x.png"}, {"type": "text", "text": "hi"}]}));
         let mem = serde_json::to_value(ContentPart::image(DynamicImage::new_rgb8(1, 1))).unwrap();
         assert_eq!(mem, serde_json::json!({"type": "image"}));
-        assert!(serde_json::from_value::<ChatMessage>(
-            serde_json::json!({"role": "tool", "content": "x"})
-        )
-        .is_err());
+        assert!(serde_json::from_value::<ChatMessage>(serde_json::json!({"role": "tool", "content": "x"})).is_err());
     }
 
     #[test]
@@ -1018,48 +847,16 @@ mod tests {
         let env = new_environment();
         let r = |src: &str, ctx: Value| env.render_str(src, ctx).unwrap();
         assert_eq!(
-            r(
-                "{{ x | tojson }}",
-                minijinja::context! { x => serde_json::json!({"a": [1, 2.5, "é<"], "b": null}) }
-            ),
+            r("{{ x | tojson }}", minijinja::context! { x => serde_json::json!({"a": [1, 2.5, "é<"], "b": null}) }),
             r#"{"a": [1, 2.5, "é<"], "b": null}"#
         );
-        assert_eq!(
-            r(
-                "{{ x | tojson(indent=2) }}",
-                minijinja::context! { x => serde_json::json!({"a": [1]}) }
-            ),
-            "{\n  \"a\": [\n    1\n  ]\n}"
-        );
-        assert_eq!(
-            r("{{ 'a,b,c'.split(',') | join('|') }}", Value::UNDEFINED),
-            "a|b|c"
-        );
-        assert_eq!(
-            r(
-                "{{ '  x '.strip() }}{{ 'xyx'.rstrip('x') }}",
-                Value::UNDEFINED
-            ),
-            "xxy"
-        );
+        assert_eq!(r("{{ x | tojson(indent=2) }}", minijinja::context! { x => serde_json::json!({"a": [1]}) }), "{\n  \"a\": [\n    1\n  ]\n}");
+        assert_eq!(r("{{ 'a,b,c'.split(',') | join('|') }}", Value::UNDEFINED), "a|b|c");
+        assert_eq!(r("{{ '  x '.strip() }}{{ 'xyx'.rstrip('x') }}", Value::UNDEFINED), "xxy");
         assert_eq!(r("{{ 'abc'.startswith('ab') }}", Value::UNDEFINED), "True");
-        assert_eq!(
-            r(
-                "{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}",
-                minijinja::context! { d => serde_json::json!({"a": 1}) }
-            ),
-            "a=1;"
-        );
-        assert_eq!(
-            r(
-                "{% for i in range(5) %}{% if i == 3 %}{% break %}{% endif %}{{ i }}{% endfor %}",
-                Value::UNDEFINED
-            ),
-            "012"
-        );
-        let e = env
-            .render_str("{{ raise_exception('bad role') }}", Value::UNDEFINED)
-            .unwrap_err();
+        assert_eq!(r("{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}", minijinja::context! { d => serde_json::json!({"a": 1}) }), "a=1;");
+        assert_eq!(r("{% for i in range(5) %}{% if i == 3 %}{% break %}{% endif %}{{ i }}{% endfor %}", Value::UNDEFINED), "012");
+        let e = env.render_str("{{ raise_exception('bad role') }}", Value::UNDEFINED).unwrap_err();
         assert!(e.to_string().contains("bad role"));
         let year = r("{{ strftime_now('%Y') }}", Value::UNDEFINED);
         assert_eq!(year.len(), 4);
@@ -1075,10 +872,7 @@ mod tests {
         assert_eq!(python_float_repr(-123.25), "-123.25");
         assert_eq!(python_float_repr(1e15), "1000000000000000.0");
         // 2024-02-29 13:05:09 UTC = 1709211909
-        assert_eq!(
-            format_time(1_709_211_909, "%Y-%m-%d %H:%M:%S %a %b %j %I%p"),
-            "2024-02-29 13:05:09 Thu Feb 060 01PM"
-        );
+        assert_eq!(format_time(1_709_211_909, "%Y-%m-%d %H:%M:%S %a %b %j %I%p"), "2024-02-29 13:05:09 Thu Feb 060 01PM");
         assert_eq!(format_time(0, "%d %B %Y %A"), "01 January 1970 Thursday");
     }
 
@@ -1087,13 +881,16 @@ mod tests {
         let e = ChatTemplate::from_source("{% if %}", "x.jinja").unwrap_err();
         assert!(matches!(e, ProcessorError::Template { .. }));
         assert!(e.to_string().contains("x.jinja"));
-        let dir =
-            std::env::temp_dir().join(format!("interlace-tpl-missing-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("interlace-tpl-missing-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let e = ChatTemplate::from_dir(&dir).unwrap_err();
         assert!(matches!(e, ProcessorError::MissingFile { .. }));
         assert!(e.to_string().contains("chat_template.jinja"));
-        std::fs::write(dir.join("tokenizer_config.json"), r#"{"chat_template": [{"name": "default", "template": "T{{ eos_token }}"}], "eos_token": {"content": "<e>"}}"#).unwrap();
+        std::fs::write(
+            dir.join("tokenizer_config.json"),
+            r#"{"chat_template": [{"name": "default", "template": "T{{ eos_token }}"}], "eos_token": {"content": "<e>"}}"#,
+        )
+        .unwrap();
         let t = ChatTemplate::from_dir(&dir).unwrap();
         assert_eq!(t.render(&[], false).unwrap(), "T<e>");
         std::fs::remove_dir_all(&dir).ok();

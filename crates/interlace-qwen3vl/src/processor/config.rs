@@ -152,24 +152,14 @@ impl ImageProcessorConfig {
         let mut c = Self::default();
 
         if let Some(size) = p.get("size") {
-            let so = size
-                .as_object()
-                .ok_or_else(|| p.err("size", "expected an object"))?;
+            let so = size.as_object().ok_or_else(|| p.err("size", "expected an object"))?;
             let sp = Fields { obj: so, path };
-            match (
-                sp.usize_opt("shortest_edge")?,
-                sp.usize_opt("longest_edge")?,
-            ) {
+            match (sp.usize_opt("shortest_edge")?, sp.usize_opt("longest_edge")?) {
                 (Some(lo), Some(hi)) => {
                     c.min_pixels = lo;
                     c.max_pixels = hi;
                 }
-                _ => {
-                    return Err(p.err(
-                        "size",
-                        "must contain both `shortest_edge` and `longest_edge` (min/max pixels)",
-                    ))
-                }
+                _ => return Err(p.err("size", "must contain both `shortest_edge` and `longest_edge` (min/max pixels)")),
             }
         }
         // Legacy keys override `size` (as transformers does).
@@ -214,30 +204,17 @@ impl ImageProcessorConfig {
         }
         if let Some(r) = p.usize_opt("resample")? {
             if r != 3 {
-                return Err(p.err(
-                    "resample",
-                    &format!("only bicubic resampling (3) is supported, got {r}"),
-                ));
+                return Err(p.err("resample", &format!("only bicubic resampling (3) is supported, got {r}")));
             }
         }
 
-        for (name, val) in [
-            ("patch_size", c.patch_size),
-            ("temporal_patch_size", c.temporal_patch_size),
-            ("merge_size", c.merge_size),
-        ] {
+        for (name, val) in [("patch_size", c.patch_size), ("temporal_patch_size", c.temporal_patch_size), ("merge_size", c.merge_size)] {
             if val == 0 {
                 return Err(p.err(name, "must be positive"));
             }
         }
         if c.min_pixels > c.max_pixels {
-            return Err(p.err(
-                "size",
-                &format!(
-                    "min pixels ({}) exceed max pixels ({})",
-                    c.min_pixels, c.max_pixels
-                ),
-            ));
+            return Err(p.err("size", &format!("min pixels ({}) exceed max pixels ({})", c.min_pixels, c.max_pixels)));
         }
         if c.image_std.iter().any(|s| *s == 0.0 || !s.is_finite()) {
             return Err(p.err("image_std", "must be finite and non-zero"));
@@ -250,21 +227,12 @@ impl ImageProcessorConfig {
 pub(crate) fn read_json(path: &Path) -> Result<Value> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            ProcessorError::MissingFile {
-                path: path.to_path_buf(),
-                reason: e.to_string(),
-            }
+            ProcessorError::MissingFile { path: path.to_path_buf(), reason: e.to_string() }
         } else {
-            ProcessorError::InvalidFile {
-                path: path.to_path_buf(),
-                reason: e.to_string(),
-            }
+            ProcessorError::InvalidFile { path: path.to_path_buf(), reason: e.to_string() }
         }
     })?;
-    serde_json::from_str(&text).map_err(|e| ProcessorError::InvalidFile {
-        path: path.to_path_buf(),
-        reason: format!("not valid JSON: {e}"),
-    })
+    serde_json::from_str(&text).map_err(|e| ProcessorError::InvalidFile { path: path.to_path_buf(), reason: format!("not valid JSON: {e}") })
 }
 
 struct Fields<'a> {
@@ -274,11 +242,7 @@ struct Fields<'a> {
 
 impl Fields<'_> {
     fn err(&self, field: &str, reason: &str) -> ProcessorError {
-        ProcessorError::InvalidConfig {
-            path: PathBuf::from(self.path),
-            field: field.to_string(),
-            reason: reason.to_string(),
-        }
+        ProcessorError::InvalidConfig { path: PathBuf::from(self.path), field: field.to_string(), reason: reason.to_string() }
     }
 
     /// The value of `key`, treating JSON `null` as absent.
@@ -291,9 +255,7 @@ impl Fields<'_> {
             return Ok(None);
         };
         if let Some(u) = v.as_u64() {
-            return usize::try_from(u)
-                .map(Some)
-                .map_err(|_| self.err(key, "value too large"));
+            return usize::try_from(u).map(Some).map_err(|_| self.err(key, "value too large"));
         }
         if let Some(f) = v.as_f64() {
             if f >= 0.0 && f.fract() == 0.0 && f < 9.0e15 {
@@ -307,18 +269,14 @@ impl Fields<'_> {
         let Some(v) = self.get(key) else {
             return Ok(None);
         };
-        v.as_f64()
-            .map(Some)
-            .ok_or_else(|| self.err(key, &format!("expected a number, got {v}")))
+        v.as_f64().map(Some).ok_or_else(|| self.err(key, &format!("expected a number, got {v}")))
     }
 
     fn bool_opt(&self, key: &str) -> Result<Option<bool>> {
         let Some(v) = self.get(key) else {
             return Ok(None);
         };
-        v.as_bool()
-            .map(Some)
-            .ok_or_else(|| self.err(key, &format!("expected true or false, got {v}")))
+        v.as_bool().map(Some).ok_or_else(|| self.err(key, &format!("expected true or false, got {v}")))
     }
 
     /// A number (broadcast to 3 channels) or an array of 1 or 3 numbers.
@@ -331,11 +289,7 @@ impl Fields<'_> {
             return Ok(Some([f as f32; 3]));
         }
         let arr = v.as_array().ok_or_else(bad)?;
-        let nums: Vec<f32> = arr
-            .iter()
-            .map(|x| x.as_f64().map(|f| f as f32))
-            .collect::<Option<_>>()
-            .ok_or_else(bad)?;
+        let nums: Vec<f32> = arr.iter().map(|x| x.as_f64().map(|f| f as f32)).collect::<Option<_>>().ok_or_else(bad)?;
         match nums.as_slice() {
             [a] => Ok(Some([*a; 3])),
             [a, b, c] => Ok(Some([*a, *b, *c])),

@@ -85,11 +85,7 @@ pub fn to_rgb_planar(img: &DynamicImage) -> RgbPlanar {
         data[n + i] = px[1];
         data[2 * n + i] = px[2];
     }
-    RgbPlanar {
-        height: h,
-        width: w,
-        data,
-    }
+    RgbPlanar { height: h, width: w, data }
 }
 
 /// transformers' `smart_resize`: the target `(height, width)` — multiples of `factor` — with
@@ -103,32 +99,18 @@ pub fn to_rgb_planar(img: &DynamicImage) -> RgbPlanar {
 /// ```
 /// Errors: [`ProcessorError::AspectRatio`] if `max(h,w)/min(h,w) > 200`,
 /// [`ProcessorError::InvalidImageSize`] for a zero dimension or zero factor.
-pub fn smart_resize(
-    height: usize,
-    width: usize,
-    factor: usize,
-    min_pixels: usize,
-    max_pixels: usize,
-) -> Result<(usize, usize)> {
+pub fn smart_resize(height: usize, width: usize, factor: usize, min_pixels: usize, max_pixels: usize) -> Result<(usize, usize)> {
     if height == 0 || width == 0 || factor == 0 {
         return Err(ProcessorError::InvalidImageSize {
             height,
             width,
-            reason: if factor == 0 {
-                "resize factor is zero".into()
-            } else {
-                "image has a zero dimension".into()
-            },
+            reason: if factor == 0 { "resize factor is zero".into() } else { "image has a zero dimension".into() },
         });
     }
     let (h, w, f) = (height as f64, width as f64, factor as f64);
     let ratio = h.max(w) / h.min(w);
     if ratio > 200.0 {
-        return Err(ProcessorError::AspectRatio {
-            height,
-            width,
-            ratio,
-        });
+        return Err(ProcessorError::AspectRatio { height, width, ratio });
     }
     let mut hb = (h / f).round_ties_even() * f;
     let mut wb = (w / f).round_ties_even() * f;
@@ -221,21 +203,11 @@ fn axis_taps(in_size: usize, out_size: usize) -> AxisTaps {
         .iter()
         .map(|&w| {
             let v = w * mul;
-            let q = if v < 0.0 {
-                (-0.5 + v) as i32
-            } else {
-                (0.5 + v) as i32
-            };
+            let q = if v < 0.0 { (-0.5 + v) as i32 } else { (0.5 + v) as i32 };
             q as i16 as i32
         })
         .collect();
-    AxisTaps {
-        start,
-        len,
-        weights,
-        stride: max_interp,
-        precision,
-    }
+    AxisTaps { start, len, weights, stride: max_interp, precision }
 }
 
 /// `a` is a multiple of `b` (false for `b == 0`); `is_multiple_of` needs Rust 1.87.
@@ -256,11 +228,7 @@ fn finish(acc: i32, precision: u32) -> u8 {
 pub fn resize_bicubic_aa(img: &RgbPlanar, out_h: usize, out_w: usize) -> RgbPlanar {
     let (in_h, in_w) = (img.height, img.width);
     if out_h == 0 || out_w == 0 || in_h == 0 || in_w == 0 {
-        return RgbPlanar {
-            height: out_h,
-            width: out_w,
-            data: vec![0; 3 * out_h * out_w],
-        };
+        return RgbPlanar { height: out_h, width: out_w, data: vec![0; 3 * out_h * out_w] };
     }
     // Horizontal pass.
     let horiz: std::borrow::Cow<'_, [u8]> = if out_w != in_w {
@@ -312,11 +280,7 @@ pub fn resize_bicubic_aa(img: &RgbPlanar, out_h: usize, out_w: usize) -> RgbPlan
     } else {
         horiz.into_owned()
     };
-    RgbPlanar {
-        height: out_h,
-        width: out_w,
-        data,
-    }
+    RgbPlanar { height: out_h, width: out_w, data }
 }
 
 /// The resized (or, with `do_resize = false`, the original) RGB image the processor
@@ -324,29 +288,17 @@ pub fn resize_bicubic_aa(img: &RgbPlanar, out_h: usize, out_w: usize) -> RgbPlan
 pub fn resize_for_model(img: &RgbPlanar, cfg: &ImageProcessorConfig) -> Result<RgbPlanar> {
     let factor = cfg.factor();
     if cfg.do_resize {
-        let (hb, wb) = smart_resize(
-            img.height,
-            img.width,
-            factor,
-            cfg.min_pixels,
-            cfg.max_pixels,
-        )?;
+        let (hb, wb) = smart_resize(img.height, img.width, factor, cfg.min_pixels, cfg.max_pixels)?;
         if (hb, wb) == (img.height, img.width) {
             Ok(img.clone())
         } else {
             Ok(resize_bicubic_aa(img, hb, wb))
         }
-    } else if !divisible(img.height, factor)
-        || !divisible(img.width, factor)
-        || img.height == 0
-        || img.width == 0
-    {
+    } else if !divisible(img.height, factor) || !divisible(img.width, factor) || img.height == 0 || img.width == 0 {
         Err(ProcessorError::InvalidImageSize {
             height: img.height,
             width: img.width,
-            reason: format!(
-                "do_resize is false and the size is not a positive multiple of patch_size·merge_size = {factor}"
-            ),
+            reason: format!("do_resize is false and the size is not a positive multiple of patch_size·merge_size = {factor}"),
         })
     } else {
         Ok(img.clone())
@@ -383,11 +335,7 @@ pub fn normalization_lut(cfg: &ImageProcessorConfig) -> [[f32; 256]; 3] {
 pub fn patchify(img: &RgbPlanar, cfg: &ImageProcessorConfig) -> Result<ProcessedImage> {
     let (p, m, tp) = (cfg.patch_size, cfg.merge_size, cfg.temporal_patch_size);
     let factor = p * m;
-    if img.height == 0
-        || img.width == 0
-        || !divisible(img.height, factor)
-        || !divisible(img.width, factor)
-    {
+    if img.height == 0 || img.width == 0 || !divisible(img.height, factor) || !divisible(img.width, factor) {
         return Err(ProcessorError::InvalidImageSize {
             height: img.height,
             width: img.width,
@@ -410,9 +358,7 @@ pub fn patchify(img: &RgbPlanar, cfg: &ImageProcessorConfig) -> Result<Processed
                         for _t in 0..tp {
                             for y in 0..p {
                                 let base = (r * p + y) * w + col * p;
-                                out.extend(
-                                    plane[base..base + p].iter().map(|&v| lut_c[v as usize]),
-                                );
+                                out.extend(plane[base..base + p].iter().map(|&v| lut_c[v as usize]));
                             }
                         }
                     }
@@ -420,10 +366,7 @@ pub fn patchify(img: &RgbPlanar, cfg: &ImageProcessorConfig) -> Result<Processed
             }
         }
     }
-    Ok(ProcessedImage {
-        pixel_values: out,
-        grid_thw: [1, gh, gw],
-    })
+    Ok(ProcessedImage { pixel_values: out, grid_thw: [1, gh, gw] })
 }
 
 /// Full preprocessing of one RGB image: resize (if enabled), rescale/normalise, patchify.
@@ -470,20 +413,13 @@ mod tests {
     fn smart_resize_aspect_ratio() {
         assert!(smart_resize(10, 2000, 32, MIN, MAX).is_ok());
         match smart_resize(10, 2001, 32, MIN, MAX) {
-            Err(ProcessorError::AspectRatio {
-                height,
-                width,
-                ratio,
-            }) => {
+            Err(ProcessorError::AspectRatio { height, width, ratio }) => {
                 assert_eq!((height, width), (10, 2001));
                 assert!(ratio > 200.0);
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(
-            smart_resize(0, 5, 32, MIN, MAX),
-            Err(ProcessorError::InvalidImageSize { .. })
-        ));
+        assert!(matches!(smart_resize(0, 5, 32, MIN, MAX), Err(ProcessorError::InvalidImageSize { .. })));
     }
 
     #[test]
@@ -501,17 +437,11 @@ mod tests {
         assert_eq!((p.height, p.width), (2, 1));
         assert_eq!(p.data, vec![3, 250, 3, 250, 3, 250]);
 
-        let l16 =
-            image::ImageBuffer::<image::Luma<u16>, _>::from_raw(2, 1, vec![100u16, 1000]).unwrap();
+        let l16 = image::ImageBuffer::<image::Luma<u16>, _>::from_raw(2, 1, vec![100u16, 1000]).unwrap();
         let p = to_rgb_planar(&DynamicImage::ImageLuma16(l16));
         assert_eq!(p.data, vec![100, 255, 100, 255, 100, 255]);
 
-        let rgb16 = image::ImageBuffer::<image::Rgb<u16>, _>::from_raw(
-            1,
-            1,
-            vec![0x1234u16, 0xff00, 0x00ff],
-        )
-        .unwrap();
+        let rgb16 = image::ImageBuffer::<image::Rgb<u16>, _>::from_raw(1, 1, vec![0x1234u16, 0xff00, 0x00ff]).unwrap();
         let p = to_rgb_planar(&DynamicImage::ImageRgb16(rgb16));
         assert_eq!(p.data, vec![0x12, 0xff, 0x00]);
     }
@@ -528,11 +458,7 @@ mod tests {
         let img = RgbImage::from_fn(40, 30, |x, y| Rgb([(x * 6) as u8, (y * 8) as u8, 77]));
         let p = to_rgb_planar(&DynamicImage::ImageRgb8(img));
         assert_eq!(resize_bicubic_aa(&p, 30, 40), p);
-        let c = RgbPlanar {
-            height: 13,
-            width: 17,
-            data: vec![200; 3 * 13 * 17],
-        };
+        let c = RgbPlanar { height: 13, width: 17, data: vec![200; 3 * 13 * 17] };
         for (h, w) in [(32, 64), (5, 7), (13, 40), (64, 17)] {
             let r = resize_bicubic_aa(&c, h, w);
             assert!(r.data.iter().all(|&v| v == 200), "{h}x{w}");
@@ -561,11 +487,7 @@ mod tests {
                 }
             }
         }
-        let img = RgbPlanar {
-            height: h,
-            width: w,
-            data,
-        };
+        let img = RgbPlanar { height: h, width: w, data };
         let out = patchify(&img, &cfg).unwrap();
         assert_eq!(out.grid_thw, [1, 4, 6]);
         assert_eq!(out.pixel_values.len(), 24 * 24);
@@ -603,11 +525,7 @@ mod tests {
     #[test]
     fn preprocess_small_image_upscales() {
         let img = RgbImage::from_fn(100, 100, |x, y| Rgb([x as u8, y as u8, (x + y) as u8]));
-        let out = preprocess_image(
-            &DynamicImage::ImageRgb8(img),
-            &ImageProcessorConfig::qwen3_vl(),
-        )
-        .unwrap();
+        let out = preprocess_image(&DynamicImage::ImageRgb8(img), &ImageProcessorConfig::qwen3_vl()).unwrap();
         assert_eq!(out.grid_thw, [1, 16, 16]);
         assert_eq!(out.pixel_values.len(), 256 * 1536);
         assert_eq!(out.num_tokens(2), 64);

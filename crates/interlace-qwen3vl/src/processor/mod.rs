@@ -28,10 +28,7 @@ use tokenizers::Tokenizer;
 pub use self::chat::{ChatMessage, ChatTemplate, ContentPart, ImageSource, RenderOptions, Role};
 pub use self::config::ImageProcessorConfig;
 pub use self::error::{ProcessorError, Result};
-pub use self::image::{
-    load_image, preprocess_image, preprocess_rgb, resize_bicubic_aa, smart_resize, to_rgb_planar,
-    ProcessedImage, RgbPlanar,
-};
+pub use self::image::{load_image, preprocess_image, preprocess_rgb, resize_bicubic_aa, smart_resize, to_rgb_planar, ProcessedImage, RgbPlanar};
 pub use self::positions::{rope_index, RopePositions};
 
 /// The image placeholder token the template emits once per image.
@@ -76,49 +73,23 @@ impl Qwen3VlProcessor {
         let dir = dir.as_ref();
         let tokenizer_path = dir.join("tokenizer.json");
         if !tokenizer_path.is_file() {
-            return Err(ProcessorError::MissingFile {
-                path: tokenizer_path,
-                reason: "the tokenizer (tokenizer.json) is required".into(),
-            });
+            return Err(ProcessorError::MissingFile { path: tokenizer_path, reason: "the tokenizer (tokenizer.json) is required".into() });
         }
-        let tokenizer =
-            Tokenizer::from_file(&tokenizer_path).map_err(|e| ProcessorError::Tokenizer {
-                path: tokenizer_path.clone(),
-                reason: e.to_string(),
-            })?;
+        let tokenizer = Tokenizer::from_file(&tokenizer_path).map_err(|e| ProcessorError::Tokenizer { path: tokenizer_path.clone(), reason: e.to_string() })?;
         let template = ChatTemplate::from_dir(dir)?;
         let image_config = ImageProcessorConfig::from_dir(dir)?;
         Self::from_parts(tokenizer, tokenizer_path, template, image_config)
     }
 
     /// Assembles a processor from loaded parts; `tokenizer_path` is only used in messages.
-    pub fn from_parts(
-        tokenizer: Tokenizer,
-        tokenizer_path: impl Into<PathBuf>,
-        template: ChatTemplate,
-        image_config: ImageProcessorConfig,
-    ) -> Result<Self> {
+    pub fn from_parts(tokenizer: Tokenizer, tokenizer_path: impl Into<PathBuf>, template: ChatTemplate, image_config: ImageProcessorConfig) -> Result<Self> {
         let tokenizer_path = tokenizer_path.into();
-        let id = |tok: &str| {
-            tokenizer
-                .token_to_id(tok)
-                .ok_or_else(|| ProcessorError::MissingSpecialToken {
-                    path: tokenizer_path.clone(),
-                    token: tok.to_string(),
-                })
-        };
+        let id =
+            |tok: &str| tokenizer.token_to_id(tok).ok_or_else(|| ProcessorError::MissingSpecialToken { path: tokenizer_path.clone(), token: tok.to_string() });
         let image_token_id = id(IMAGE_TOKEN)?;
         let vision_start_id = id(VISION_START_TOKEN)?;
         let vision_end_id = id(VISION_END_TOKEN)?;
-        Ok(Self {
-            tokenizer,
-            tokenizer_path,
-            template,
-            image_config,
-            image_token_id,
-            vision_start_id,
-            vision_end_id,
-        })
+        Ok(Self { tokenizer, tokenizer_path, template, image_config, image_token_id, vision_start_id, vision_end_id })
     }
 
     /// The underlying Hugging Face tokenizer.
@@ -164,26 +135,12 @@ impl Qwen3VlProcessor {
     /// Renders, loads and preprocesses the images in message order, expands each
     /// `<|image_pad|>` to `t·h·w / merge²` copies and tokenizes, like transformers'
     /// `processor.apply_chat_template(messages, tokenize=True, return_dict=True)`.
-    pub fn process(
-        &self,
-        messages: &[ChatMessage],
-        add_generation_prompt: bool,
-    ) -> Result<ProcessedInput> {
-        self.process_with(
-            messages,
-            RenderOptions {
-                add_generation_prompt,
-                add_vision_id: false,
-            },
-        )
+    pub fn process(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<ProcessedInput> {
+        self.process_with(messages, RenderOptions { add_generation_prompt, add_vision_id: false })
     }
 
     /// [`process`](Self::process) with explicit render options.
-    pub fn process_with(
-        &self,
-        messages: &[ChatMessage],
-        opts: RenderOptions,
-    ) -> Result<ProcessedInput> {
+    pub fn process_with(&self, messages: &[ChatMessage], opts: RenderOptions) -> Result<ProcessedInput> {
         let text = self.template.render_with(messages, opts)?;
         let images: Vec<ImageSource> = messages.iter().flat_map(|m| m.images().cloned()).collect();
         self.process_text(text, &images)
@@ -194,10 +151,7 @@ impl Qwen3VlProcessor {
     pub fn process_text(&self, text: String, images: &[ImageSource]) -> Result<ProcessedInput> {
         let placeholders = text.matches(IMAGE_TOKEN).count();
         if placeholders != images.len() {
-            return Err(ProcessorError::ImageCountMismatch {
-                placeholders,
-                images: images.len(),
-            });
+            return Err(ProcessorError::ImageCountMismatch { placeholders, images: images.len() });
         }
         let processed = self.process_images(images)?;
         let merge = self.image_config.merge_size;
@@ -222,13 +176,7 @@ impl Qwen3VlProcessor {
             pixel_values.extend_from_slice(&p.pixel_values);
             image_grid_thw.push(p.grid_thw);
         }
-        Ok(ProcessedInput {
-            text,
-            input_ids,
-            pixel_values,
-            pixel_rows,
-            image_grid_thw,
-        })
+        Ok(ProcessedInput { text, input_ids, pixel_values, pixel_rows, image_grid_thw })
     }
 
     /// Loads (paths: decoded as the official pipeline does, EXIF orientation not applied) and
@@ -248,34 +196,18 @@ impl Qwen3VlProcessor {
 
     /// Tokenizes text without adding special tokens (the Qwen tokenizer adds none anyway).
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        let enc = self
-            .tokenizer
-            .encode(text, false)
-            .map_err(|e| ProcessorError::Tokenizer {
-                path: self.tokenizer_path.clone(),
-                reason: e.to_string(),
-            })?;
+        let enc = self.tokenizer.encode(text, false).map_err(|e| ProcessorError::Tokenizer { path: self.tokenizer_path.clone(), reason: e.to_string() })?;
         Ok(enc.get_ids().to_vec())
     }
 
     /// Decodes token ids, optionally skipping special tokens.
     pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String> {
-        self.tokenizer
-            .decode(ids, skip_special_tokens)
-            .map_err(|e| ProcessorError::Tokenizer {
-                path: self.tokenizer_path.clone(),
-                reason: e.to_string(),
-            })
+        self.tokenizer.decode(ids, skip_special_tokens).map_err(|e| ProcessorError::Tokenizer { path: self.tokenizer_path.clone(), reason: e.to_string() })
     }
 
     /// 3-D M-RoPE positions of a processed prompt (spec §5).
     pub fn rope_index(&self, input: &ProcessedInput) -> Result<RopePositions> {
-        rope_index(
-            &input.input_ids,
-            &input.image_grid_thw,
-            self.image_token_id,
-            self.image_config.merge_size,
-        )
+        rope_index(&input.input_ids, &input.image_grid_thw, self.image_token_id, self.image_config.merge_size)
     }
 }
 
@@ -322,15 +254,9 @@ mod tests {
         let p = Qwen3VlProcessor::from_dir(&dir).unwrap();
         assert_eq!(p.image_token_id(), 14);
         let img = RgbImage::from_fn(100, 100, |x, y| Rgb([x as u8, y as u8, 0]));
-        let msgs = vec![ChatMessage::user(vec![
-            ContentPart::image(DynamicImage::ImageRgb8(img)),
-            ContentPart::text("hi"),
-        ])];
+        let msgs = vec![ChatMessage::user(vec![ContentPart::image(DynamicImage::ImageRgb8(img)), ContentPart::text("hi")])];
         let out = p.process(&msgs, true).unwrap();
-        assert_eq!(
-            out.text,
-            "<|im_start|>user <|vision_start|><|image_pad|><|vision_end|>hi<|im_end|> <|im_start|>assistant "
-        );
+        assert_eq!(out.text, "<|im_start|>user <|vision_start|><|image_pad|><|vision_end|>hi<|im_end|> <|im_start|>assistant ");
         assert_eq!(out.image_grid_thw, vec![[1, 16, 16]]);
         assert_eq!(out.pixel_rows, 256);
         assert_eq!(out.pixel_values.len(), 256 * 1536);
@@ -348,25 +274,14 @@ mod tests {
     #[test]
     fn errors_name_files() {
         let dir = mini_dir("errs");
-        let msgs = vec![ChatMessage::user(vec![
-            ContentPart::image_path(dir.join("missing.png")),
-            ContentPart::text("hi"),
-        ])];
+        let msgs = vec![ChatMessage::user(vec![ContentPart::image_path(dir.join("missing.png")), ContentPart::text("hi")])];
         let p = Qwen3VlProcessor::from_dir(&dir).unwrap();
         let e = p.process(&msgs, false).unwrap_err();
         assert!(matches!(e, ProcessorError::ImageDecode { .. }), "{e:?}");
         assert!(e.to_string().contains("missing.png"));
 
-        let e = p
-            .process_text("<|image_pad|><|image_pad|>".into(), &[])
-            .unwrap_err();
-        assert!(matches!(
-            e,
-            ProcessorError::ImageCountMismatch {
-                placeholders: 2,
-                images: 0
-            }
-        ));
+        let e = p.process_text("<|image_pad|><|image_pad|>".into(), &[]).unwrap_err();
+        assert!(matches!(e, ProcessorError::ImageCountMismatch { placeholders: 2, images: 0 }));
 
         std::fs::write(dir.join("preprocessor_config.json"), "{not json").unwrap();
         let e = Qwen3VlProcessor::from_dir(&dir).unwrap_err();

@@ -49,12 +49,7 @@ impl RopePositions {
 ///
 /// Errors ([`ProcessorError::ImageTokenMismatch`]) if the image tokens do not match the grids
 /// (count, contiguity, divisibility by `merge_size`).
-pub fn rope_index(
-    input_ids: &[u32],
-    image_grid_thw: &[[usize; 3]],
-    image_token_id: u32,
-    merge_size: usize,
-) -> Result<RopePositions> {
+pub fn rope_index(input_ids: &[u32], image_grid_thw: &[[usize; 3]], image_token_id: u32, merge_size: usize) -> Result<RopePositions> {
     let n = input_ids.len();
     let mut t = Vec::with_capacity(n);
     let mut h = Vec::with_capacity(n);
@@ -78,25 +73,15 @@ pub fn rope_index(
             continue;
         }
         let Some(&[gt, gh, gw]) = image_grid_thw.get(img) else {
-            return Err(mismatch(format!(
-                "image token at index {i} but only {} image grid(s) given",
-                image_grid_thw.len()
-            )));
+            return Err(mismatch(format!("image token at index {i} but only {} image grid(s) given", image_grid_thw.len())));
         };
-        if !divisible(gh, merge_size) || !divisible(gw, merge_size) || gt == 0 || gh == 0 || gw == 0
-        {
-            return Err(mismatch(format!(
-                "grid {:?} of image {img} is not a positive multiple of merge_size {merge_size}",
-                [gt, gh, gw]
-            )));
+        if !divisible(gh, merge_size) || !divisible(gw, merge_size) || gt == 0 || gh == 0 || gw == 0 {
+            return Err(mismatch(format!("grid {:?} of image {img} is not a positive multiple of merge_size {merge_size}", [gt, gh, gw])));
         }
         let (hm, wm) = (gh / merge_size, gw / merge_size);
         let count = gt * hm * wm;
         if i + count > n || input_ids[i..i + count].iter().any(|&x| x != image_token_id) {
-            return Err(mismatch(format!(
-                "image {img} (grid {:?}) needs {count} consecutive image tokens from index {i}",
-                [gt, gh, gw]
-            )));
+            return Err(mismatch(format!("image {img} (grid {:?}) needs {count} consecutive image tokens from index {i}", [gt, gh, gw])));
         }
         for _g in 0..gt {
             for a in 0..hm as i64 {
@@ -113,18 +98,10 @@ pub fn rope_index(
         img += 1;
     }
     if img != image_grid_thw.len() {
-        return Err(mismatch(format!(
-            "{} image grid(s) given but the sequence contains {img} image run(s)",
-            image_grid_thw.len()
-        )));
+        return Err(mismatch(format!("{} image grid(s) given but the sequence contains {img} image run(s)", image_grid_thw.len())));
     }
     let rope_delta = max_pos + 1 - n as i64;
-    Ok(RopePositions {
-        t,
-        h,
-        w,
-        rope_delta,
-    })
+    Ok(RopePositions { t, h, w, rope_delta })
 }
 
 #[cfg(test)]
@@ -147,18 +124,9 @@ mod tests {
         let ids = worked_example_ids();
         assert_eq!(ids.len(), 17);
         let r = rope_index(&ids, &[[1, 4, 6]], PAD, 2).unwrap();
-        assert_eq!(
-            r.t,
-            vec![0, 1, 2, 3, 4, 4, 4, 4, 4, 4, 7, 8, 9, 10, 11, 12, 13]
-        );
-        assert_eq!(
-            r.h,
-            vec![0, 1, 2, 3, 4, 4, 4, 5, 5, 5, 7, 8, 9, 10, 11, 12, 13]
-        );
-        assert_eq!(
-            r.w,
-            vec![0, 1, 2, 3, 4, 5, 6, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
-        );
+        assert_eq!(r.t, vec![0, 1, 2, 3, 4, 4, 4, 4, 4, 4, 7, 8, 9, 10, 11, 12, 13]);
+        assert_eq!(r.h, vec![0, 1, 2, 3, 4, 4, 4, 5, 5, 5, 7, 8, 9, 10, 11, 12, 13]);
+        assert_eq!(r.w, vec![0, 1, 2, 3, 4, 5, 6, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
         assert_eq!(r.rope_delta, -3);
         assert_eq!(r.to_rows().len(), 51);
     }
@@ -193,9 +161,6 @@ mod tests {
         assert!(rope_index(&ids, &[[1, 4, 6], [1, 2, 2]], PAD, 2).is_err());
         assert!(rope_index(&ids, &[[1, 4, 8]], PAD, 2).is_err());
         ids.remove(5);
-        assert!(matches!(
-            rope_index(&ids, &[[1, 4, 6]], PAD, 2),
-            Err(ProcessorError::ImageTokenMismatch { .. })
-        ));
+        assert!(matches!(rope_index(&ids, &[[1, 4, 6]], PAD, 2), Err(ProcessorError::ImageTokenMismatch { .. })));
     }
 }
