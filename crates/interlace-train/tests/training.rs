@@ -191,7 +191,12 @@ fn checkpointed_and_data_parallel_runs_match_the_plain_run() {
             let two = TrainConfig { grad_accum: 1, ..single.clone() };
             let worst = max_difference(&trained(model(), &single, 1), &trained(model(), &two, 2));
             println!("{normalization:?}, batch {batch_size}, 2 replicas: max |Δw| = {worst:e}");
-            assert!(worst < 1e-6, "{normalization:?}, batch {batch_size}: weights differ by {worst}");
+            // With micro-batches of 2 the gradients are summed in another order (per replica,
+            // then across replicas, instead of one after the other), and Adam's division by
+            // √v magnifies that rounding over 4 steps at lr 1e-3: 4.7e-7 to 2.3e-6 measured on
+            // ndarray, 2.35e-6 on burn-flex. With batch 1 the order is the same: 0 measured.
+            let limit = if batch_size == 1 { 1e-6 } else { 1e-5 };
+            assert!(worst < limit, "{normalization:?}, batch {batch_size}: weights differ by {worst}");
         }
     }
     // A trainable merger only gets gradients from image examples: a replica whose example is
