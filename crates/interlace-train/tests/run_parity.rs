@@ -9,7 +9,6 @@
 //! a wrong optimizer, e.g. swapped betas or no bias correction, would fail it).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -26,7 +25,9 @@ use interlace_train::{
     clip_grad_norm, pytorch_adamw, train, ConversationDataset, CosineWithWarmup, ExampleSource, LossNormalization, StepLog, TrainConfig, TrainError,
     TrainingExample,
 };
-use safetensors::SafeTensors;
+
+mod common;
+use common::{fixtures, json, Golden};
 
 type B = Autodiff<Flex<f32>>;
 type Inner = Flex<f32>;
@@ -57,42 +58,6 @@ const ACCUM_LOSS_REL: f64 = 1e-5;
 const ACCUM_GRAD_NORM_REL: f64 = 1e-5;
 const ACCUM_WEIGHT_ABS: f64 = 2e-5;
 const ACCUM_UPDATE_REL: f64 = 5e-5;
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures"))
-}
-
-struct Golden {
-    json: serde_json::Value,
-    tensors: HashMap<String, (Vec<usize>, Vec<u8>, safetensors::Dtype)>,
-}
-
-impl Golden {
-    fn load(name: &str) -> Self {
-        let dir = fixtures().join("golden/train");
-        let bytes = std::fs::read(dir.join(format!("{name}.safetensors"))).unwrap();
-        let parsed = SafeTensors::deserialize(&bytes).unwrap();
-        let tensors = parsed.iter().map(|(n, v)| (n.to_string(), (v.shape().to_vec(), v.data().to_vec(), v.dtype()))).collect();
-        Self { json: json(&dir.join(format!("{name}.json"))), tensors }
-    }
-    fn f32(&self, name: &str) -> Vec<f32> {
-        let (_, data, dtype) = self.tensors.get(name).unwrap_or_else(|| panic!("no golden tensor {name}"));
-        assert_eq!(*dtype, safetensors::Dtype::F32);
-        data.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
-    }
-    fn i64(&self, name: &str) -> Vec<i64> {
-        let (_, data, dtype) = &self.tensors[name];
-        assert_eq!(*dtype, safetensors::Dtype::I64);
-        data.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect()
-    }
-    fn shape(&self, name: &str) -> Vec<usize> {
-        self.tensors[name].0.clone()
-    }
-}
-
-fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
 
 fn max_abs(a: &[f32], b: &[f32]) -> f64 {
     assert_eq!(a.len(), b.len());
@@ -370,7 +335,7 @@ fn run_like_golden(name: &str, normalization: LossNormalization) -> RunErrors {
     }
 
     let finals = trainable_tensors(&trained);
-    assert_eq!(finals.len(), golden.tensors.keys().filter(|k| k.starts_with("final.")).count(), "exactly the fine-tune layer is trained");
+    assert_eq!(finals.len(), golden.names_with_prefix("final.").len(), "exactly the fine-tune layer is trained");
     for (name, data) in finals {
         let ours = data.into_vec::<f32>().unwrap();
         let want = golden.f32(&format!("final.{name}"));

@@ -2,7 +2,6 @@
 //! masked loss, gradients of the fine-tune layer, and one AdamW step.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use burn::backend::{Autodiff, Flex};
 use burn::module::{Module, ModuleVisitor, Param};
@@ -14,43 +13,11 @@ use interlace_core::{DecoderStack, LayerSet, Plan};
 use interlace_qwen3vl::processor::{ChatMessage, Qwen3VlProcessor};
 use interlace_qwen3vl::{Qwen3VlForConditionalGeneration, Qwen3VlInput};
 use interlace_train::{assistant_labels, causal_lm_loss, pytorch_adamw, TurnMarkers};
-use safetensors::SafeTensors;
+
+mod common;
+use common::{fixtures, Golden};
 
 type B = Autodiff<Flex<f32>>;
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures"))
-}
-
-struct Golden {
-    json: serde_json::Value,
-    tensors: HashMap<String, (Vec<usize>, Vec<u8>, safetensors::Dtype)>,
-}
-
-impl Golden {
-    fn load() -> Self {
-        let dir = fixtures().join("golden/train");
-        let bytes = std::fs::read(dir.join("step.safetensors")).unwrap();
-        let parsed = SafeTensors::deserialize(&bytes).unwrap();
-        let tensors = parsed.iter().map(|(n, v)| (n.to_string(), (v.shape().to_vec(), v.data().to_vec(), v.dtype()))).collect();
-        let json = serde_json::from_str(&std::fs::read_to_string(dir.join("step.json")).unwrap()).unwrap();
-        Self { json, tensors }
-    }
-    fn f32(&self, name: &str) -> Vec<f32> {
-        let (_, data, dtype) = &self.tensors[name];
-        assert_eq!(*dtype, safetensors::Dtype::F32);
-        data.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
-    }
-    fn i64(&self, name: &str) -> Vec<i64> {
-        let (_, data, _) = &self.tensors[name];
-        data.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect()
-    }
-    fn names_with_prefix(&self, prefix: &str) -> Vec<String> {
-        let mut names: Vec<String> = self.tensors.keys().filter_map(|k| k.strip_prefix(prefix).map(str::to_string)).collect();
-        names.sort();
-        names
-    }
-}
 
 /// Every float parameter of a module by its checkpoint name, with its gradient if any.
 struct Named<'a, B: AutodiffBackend> {
@@ -113,7 +80,7 @@ fn golden_input(golden: &Golden) -> Qwen3VlInput {
 
 #[test]
 fn processor_and_labels_match_the_official_rule() {
-    let golden = Golden::load();
+    let golden = Golden::load("step");
     let processor = Qwen3VlProcessor::from_dir(fixtures().join("models/tiny-b")).unwrap();
     let mut messages: Vec<ChatMessage> = serde_json::from_value(golden.json["messages"].clone()).unwrap();
     for message in &mut messages {
@@ -137,7 +104,7 @@ fn processor_and_labels_match_the_official_rule() {
 
 #[test]
 fn loss_gradients_and_adamw_step_match_torch() {
-    let golden = Golden::load();
+    let golden = Golden::load("step");
     let model = pruned_model(&golden);
     let logits = model.forward(&golden_input(&golden)).unwrap();
     let loss = causal_lm_loss(logits, &golden.i64("labels")).unwrap();
@@ -177,7 +144,7 @@ fn loss_gradients_and_adamw_step_match_torch() {
         model.visit(&mut ids);
         for (name, id) in ids.0 {
             if trainable.contains(&name) {
-                let shape = golden.tensors[&format!("grad.{name}")].0.clone();
+                let shape = golden.shape(&format!("grad.{name}"));
                 let data = burn::tensor::TensorData::new(golden.f32(&format!("grad.{name}")), shape.clone());
                 match shape.len() {
                     1 => torch_grads.register::<Flex<f32>, 1>(id, Tensor::from_data(data, &Default::default())),
