@@ -1,16 +1,18 @@
 //! Similarities against transformers (`fixtures/make_similarity_fixtures.py`): per-sample
 //! pack-1/2/3 cosines of tiny-a (6 layers) and tiny-b (5 layers) on a calibration set with
-//! single-image, two-image, text-only, system-turn and placeholder records.
+//! single-image, two-image, text-only, system-turn and placeholder records. On burn-flex, and on
+//! wgpu when a Vulkan device is present (`interlace_testkit::wgpu_device`).
 
 use std::path::PathBuf;
 
-use burn::backend::Flex;
+use burn::prelude::Backend;
 use burn::tensor::DType;
 use interlace_qwen3vl::{Qwen3VlForConditionalGeneration, Qwen3VlInput};
 use interlace_similarity::{calibrate, sample_order, CalibrationConfig, CalibrationData, CalibrationResult, Calibrator, QwenInputBuilder};
+use interlace_testkit::{wgpu_device, Flex, Wgpu};
 use serde_json::Value;
 
-type B = Flex<f32>;
+type Cpu = Flex<f32>;
 
 const MODELS: [&str; 2] = ["tiny-a", "tiny-b"];
 
@@ -18,8 +20,8 @@ fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
 }
 
-fn model(name: &str) -> Qwen3VlForConditionalGeneration<B> {
-    Qwen3VlForConditionalGeneration::<B>::from_pretrained(fixtures().join("models").join(name), &Default::default(), DType::F32).expect("fixture model loads")
+fn model<B: Backend>(name: &str, device: &B::Device) -> Qwen3VlForConditionalGeneration<B> {
+    Qwen3VlForConditionalGeneration::<B>::from_pretrained(fixtures().join("models").join(name), device, DType::F32).expect("fixture model loads")
 }
 
 fn golden(name: &str) -> Value {
@@ -74,14 +76,14 @@ fn max_error(result: &CalibrationResult, g: &Value) -> f64 {
 /// 1.42e-7 on an earlier build the same day), identical with transformers' processor outputs
 /// and end to end, since our processor's `pixel_values` are bit-identical to transformers'.
 /// On burn-flex (the default CPU backend, which these tests run on), 2026-12-01: 1.86e-7 on
-/// tiny-a, 2.01e-7 on tiny-b.
+/// tiny-a, 2.01e-7 on tiny-b. On wgpu (lavapipe, 2026-12-01): 2.44e-7 on tiny-a, 2.30e-7 on
+/// tiny-b, from processor outputs and end to end alike.
 const COSINE_LIMIT: f64 = 1e-5;
 
-#[test]
-fn same_processor_outputs_match_transformers_within_1e_5() {
-    for name in MODELS {
+fn same_processor_outputs_match<B: Backend>(models: &[&str], device: &B::Device, backend: &str) {
+    for &name in models {
         let g = golden(name);
-        let model = model(name);
+        let model = model::<B>(name, device);
         let mut calibrator = Calibrator::new(CalibrationConfig::default(), g["n_layers"].as_u64().unwrap() as usize).unwrap();
         let records = g["records"].as_array().unwrap().len();
         for n in 0..records {
@@ -90,16 +92,15 @@ fn same_processor_outputs_match_transformers_within_1e_5() {
         }
         let result = calibrator.finish();
         let error = max_error(&result, &g);
-        println!("{name}: max |Δcos| (processor outputs from transformers) = {error:.3e}");
-        assert!(error <= COSINE_LIMIT, "{name}: {error:.3e} > {COSINE_LIMIT:e}");
+        println!("{backend} {name}: max |Δcos| (processor outputs from transformers) = {error:.3e}");
+        assert!(error <= COSINE_LIMIT, "{backend} {name}: {error:.3e} > {COSINE_LIMIT:e}");
     }
 }
 
-#[test]
-fn end_to_end_from_image_files_matches_within_1e_5() {
+fn end_to_end_from_image_files_matches<B: Backend>(device: &B::Device, backend: &str) {
     for (name, file) in [("tiny-a", "calib.jsonl"), ("tiny-b", "calib.json")] {
         let g = golden(name);
-        let model = model(name);
+        let model = model::<B>(name, device);
         let dir = fixtures().join("models").join(name);
         let builder = QwenInputBuilder::from_dir(&dir).unwrap();
         let mut data = CalibrationData::open(fixtures().join("calibration").join(file), None).unwrap();
@@ -112,9 +113,28 @@ fn end_to_end_from_image_files_matches_within_1e_5() {
         let tokens: u64 = g["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap()).sum();
         assert_eq!(result.tokens, tokens, "{name}: same prompts, same token counts");
         let error = max_error(&result, &g);
-        println!("{name} ({file}): max |Δcos| end to end = {error:.3e}, {:.1} samples/s", summary.used as f64 / summary.wall.as_secs_f64());
-        assert!(error <= COSINE_LIMIT, "{name}: {error:.3e} > {COSINE_LIMIT:e}");
+        println!("{backend} {name} ({file}): max |Δcos| end to end = {error:.3e}, {:.1} samples/s", summary.used as f64 / summary.wall.as_secs_f64());
+        assert!(error <= COSINE_LIMIT, "{backend} {name}: {error:.3e} > {COSINE_LIMIT:e}");
     }
+}
+
+#[test]
+fn same_processor_outputs_match_transformers_within_1e_5() {
+    same_processor_outputs_match::<Cpu>(&MODELS, &Default::default(), "cpu");
+}
+
+#[test]
+fn end_to_end_from_image_files_matches_within_1e_5() {
+    end_to_end_from_image_files_matches::<Cpu>(&Default::default(), "cpu");
+}
+
+/// On wgpu: tiny-b (every record kind), fed transformers' processor outputs. The end-to-end
+/// variant adds only host-side work (the processor), which the CPU tests cover; on lavapipe
+/// each new kernel costs seconds of shader compilation, so the wgpu half stays this small.
+#[test]
+fn on_wgpu_same_processor_outputs_match_transformers_within_1e_5() {
+    let Some(device) = wgpu_device("similarity parity") else { return };
+    same_processor_outputs_match::<Wgpu>(&["tiny-b"], &device, "wgpu");
 }
 
 #[test]
@@ -123,7 +143,7 @@ fn residual_taps_differ_only_where_the_streams_differ() {
     // transformers' hidden states except the last one (un-normalised instead of final norm).
     // With an image (record 0), layers fed deepstack features differ.
     let g = golden("tiny-a");
-    let model = model("tiny-a");
+    let model = model::<Cpu>("tiny-a", &Default::default());
     let residual = CalibrationConfig { packs: vec![1, 2, 3], tap: interlace_core::TapPoint::Residual };
     let mut text = Calibrator::new(residual.clone(), 6).unwrap();
     let s = text.run_sample(&model, &golden_input(2)).unwrap();
