@@ -1,6 +1,7 @@
 //! `interlace`: the command-line face of the interlace toolkit.
 
 mod bench;
+mod compare;
 mod eval;
 mod generate;
 mod inspect;
@@ -8,6 +9,7 @@ mod prune;
 mod run;
 mod select;
 mod similarity;
+mod sleb;
 mod train;
 
 use std::process::ExitCode;
@@ -28,6 +30,10 @@ enum Command {
     Similarity(similarity::SimilarityArgs),
     /// Choose layers to drop, fine-tune and freeze from similarity tables; prints plan.json.
     Select(select::SelectArgs),
+    /// Choose layers to drop by calibration loss with each one removed (SLEB, or --one-shot PPL); writes plan.json.
+    Sleb(sleb::SlebArgs),
+    /// Run every selection strategy on one calibration set: drop sets, agreement and calibration loss of each pruned model.
+    Compare(compare::CompareArgs),
     /// Write a copy of a checkpoint without some decoder layers (streaming, byte-identical tensors).
     Prune(prune::PruneArgs),
     /// Train the fine-tune layers of a pruned model on conversations (everything else frozen).
@@ -56,6 +62,8 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Similarity(args) => similarity::run(args),
         Command::Select(args) => select::run(args),
+        Command::Sleb(args) => sleb::run(args),
+        Command::Compare(args) => compare::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use burn::backend::Autodiff;
 use clap::Args;
+use interlace_core::Plan;
 use interlace_prune::similarity::{CalibrationProgress, Strategy};
 use interlace_prune::surgery::NoProgress;
 use interlace_prune::{devices_at, with_backend, AdaptOptions, BackendKind, CalibrationOptions, FloatKind, Pipeline};
@@ -25,11 +26,15 @@ pub struct RunArgs {
     #[arg(long)]
     calib_data: Option<PathBuf>,
     /// Fraction of text layers to drop (n_drop = floor(L × ratio)).
-    #[arg(long)]
-    ratio: f64,
+    #[arg(long, required_unless_present = "plan")]
+    ratio: Option<f64>,
     /// Selection strategy: interlace, interlace_oa, interlace_tn, random, consecutive, lowest_influence.
     #[arg(long, default_value = "interlace")]
     strategy: String,
+    /// Skip similarity and selection: prune and train by this plan.json (from `select`, `sleb`
+    /// or an earlier run).
+    #[arg(long, conflicts_with_all = ["ratio", "calib_data", "sample_portion", "max_samples"])]
+    plan: Option<PathBuf>,
     /// Use a random fraction of the calibration records (official scripts: a portion with seed 42).
     #[arg(long)]
     sample_portion: Option<f64>,
@@ -87,7 +92,14 @@ pub fn run(args: RunArgs) -> Result<(), Box<dyn Error>> {
     let work = args.work_dir.clone().unwrap_or_else(|| sibling(&args.out, "work"));
     let pipeline = Pipeline::new(&args.model, &work).with_dtype(args.dtype.dtype());
     let calib = args.calib_data.clone().unwrap_or_else(|| args.data.clone());
-    let calibration = CalibrationOptions { sample_portion: args.sample_portion, max_samples: args.max_samples, seed: args.seed, ..Default::default() };
+    let mut calibration = CalibrationOptions { sample_portion: args.sample_portion, max_samples: args.max_samples, seed: args.seed, ..Default::default() };
+    if let (Strategy::AngularBlock | Strategy::AngularBlockLastToken, Some(ratio)) = (strategy, args.ratio) {
+        // A block of n = floor(L × ratio) layers needs pack n from the same pass.
+        let n_layers = interlace_qwen3vl::Qwen3VlConfig::from_dir(&args.model)?.text.num_hidden_layers;
+        calibration.packs.push(interlace_prune::similarity::n_drop_for(n_layers, ratio)?);
+        calibration.packs.sort_unstable();
+        calibration.packs.dedup();
+    }
     let adapt = AdaptOptions {
         train: TrainConfig {
             epochs: args.epochs,
@@ -108,12 +120,23 @@ pub fn run(args: RunArgs) -> Result<(), Box<dyn Error>> {
         // The device type depends on the backend: Copy for the CPU ones, not for all.
         #[allow(clippy::clone_on_copy)]
         let device = devices[0].clone();
-        let progress = CalibrationProgress::new(0, calib.display().to_string());
-        let (_, summary) = pipeline.calibrate::<B>(&calib, &calibration, &device, &mut |e| progress.on_event(e))?;
-        progress.finish();
-        eprintln!("1/4 similarity: {} samples ({} skipped) -> {}", summary.used, summary.skipped.len(), pipeline.similarity_dir().display());
-        let plan = pipeline.select(strategy, args.ratio, args.seed)?;
-        eprintln!("2/4 plan ({}): drop {:?}, fine-tune {:?} -> {}", plan.strategy, plan.drop, plan.finetune, pipeline.plan_path().display());
+        let plan = match (&args.plan, args.ratio) {
+            (Some(path), _) => {
+                let plan = Plan::from_file(path)?;
+                eprintln!("1-2/4 plan ({}) from {}: drop {:?}, fine-tune {:?}", plan.strategy, path.display(), plan.drop, plan.finetune);
+                plan
+            }
+            (None, Some(ratio)) => {
+                let progress = CalibrationProgress::new(0, calib.display().to_string());
+                let (_, summary) = pipeline.calibrate::<B>(&calib, &calibration, &device, &mut |e| progress.on_event(e))?;
+                progress.finish();
+                eprintln!("1/4 similarity: {} samples ({} skipped) -> {}", summary.used, summary.skipped.len(), pipeline.similarity_dir().display());
+                let plan = pipeline.select(strategy, ratio, args.seed)?;
+                eprintln!("2/4 plan ({}): drop {:?}, fine-tune {:?} -> {}", plan.strategy, plan.drop, plan.finetune, pipeline.plan_path().display());
+                plan
+            }
+            (None, None) => return Err("either --ratio or --plan is required".into()),
+        };
         let pruned = pipeline.prune(&plan, args.force, &mut NoProgress)?;
         eprintln!("3/4 pruned: {} -> {} layers -> {}", pruned.layers_before, pruned.layers_after, pipeline.pruned_dir().display());
         let records = interlace_train::data::read_records(&args.data)?.0.len();

@@ -211,3 +211,30 @@ fn two_replicas_with_activation_checkpointing_write_the_single_device_weights() 
     ]);
     assert!(String::from_utf8_lossy(&twice.stderr).contains("listed twice"));
 }
+
+#[test]
+fn run_with_a_plan_from_another_strategy_skips_similarity_and_selection() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let model = fixtures().join("models/tiny-b");
+    let data = fixtures().join("train/conversations.jsonl");
+    // A plan as `interlace sleb --finetune next` writes it.
+    let plan = dir.path().join("plan.json");
+    let json = r#"{"n_layers": 5, "strategy": "sleb", "ratio": 0.4, "drop": [1, 3], "finetune": [2, 4], "freeze": [0]}"#;
+    std::fs::write(&plan, json).unwrap();
+    let (model, data, plan_arg, out_arg) = (model.to_str().unwrap(), data.to_str().unwrap(), plan.to_str().unwrap(), out.to_str().unwrap());
+    let output = interlace(&["run", "--model", model, "--data", data, "--plan", plan_arg, "--out", out_arg, "--lr", "1e-3"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("plan (sleb)"), "{stderr}");
+    let work = dir.path().join("out.work");
+    assert!(!work.join("similarity").exists(), "no similarity pass with --plan");
+    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["text_config"]["num_hidden_layers"], 3);
+    // --plan and --ratio exclude each other; a plan for another model is refused.
+    let both = interlace(&["run", "--model", model, "--data", data, "--plan", plan_arg, "--ratio", "0.2", "--out", out_arg]);
+    assert!(!both.status.success());
+    std::fs::write(&plan, json.replace("\"n_layers\": 5", "\"n_layers\": 6").replace("[0]", "[0, 5]")).unwrap();
+    let other = interlace(&["run", "--model", model, "--data", data, "--plan", plan_arg, "--out", &format!("{out_arg}2")]);
+    assert!(!other.status.success(), "a 6-layer plan on a 5-layer model");
+}

@@ -9,6 +9,8 @@
 //!   pass, so statistics are computed while the pass runs and no state is kept.
 //! - [`ObservedForward`]: a stack that runs one input of its own kind with an observer attached.
 //! - [`LayerwiseForward`]: the same pass taken apart layer by layer (activation checkpointing).
+//! - [`SkipLayersForward`]: the pass with some layers left out, as if removed (loss-based
+//!   selection such as SLEB).
 //! - [`LayerSet`]: a validated, sorted set of layer indices.
 //! - [`Plan`]: which layers to drop, fine-tune and freeze (`plan.json`).
 //! - [`CheckpointLayout`]: how a family names per-layer tensors and config fields on disk.
@@ -20,6 +22,7 @@ mod layerwise;
 mod layout;
 mod observer;
 mod plan;
+mod skip;
 mod stack;
 
 pub use error::CoreError;
@@ -28,4 +31,5 @@ pub use layerwise::{has_trainable_params, LayerwiseForward};
 pub use layout::{indexed_tensor, CheckpointLayout, DecoderOnlyLayout, Qwen3VlLayout, TapLayout, VisionLayout};
 pub use observer::{CollectHiddenStates, HiddenStateObserver, NoObserver, TapPoint};
 pub use plan::{Plan, PlanError, MAX_LAYERS};
+pub use skip::SkipLayersForward;
 pub use stack::{DecoderStack, ObservedForward};

@@ -6,7 +6,9 @@ use std::path::Path;
 use burn::module::{Module, ModuleMapper, Param};
 use burn::prelude::{Backend, Int, Tensor};
 use burn::tensor::{DType, TensorData};
-use interlace_core::{has_trainable_params, CoreError, DecoderStack, HiddenStateObserver, LayerSet, LayerwiseForward, NoObserver, ObservedForward, TapPoint};
+use interlace_core::{
+    has_trainable_params, CoreError, DecoderStack, HiddenStateObserver, LayerSet, LayerwiseForward, NoObserver, ObservedForward, SkipLayersForward, TapPoint,
+};
 
 use crate::cache::KvCache;
 use crate::checkpoint::Checkpoint;
@@ -213,7 +215,7 @@ impl<B: Backend> Qwen3VlForConditionalGeneration<B> {
         cache: Option<&mut KvCache<B>>,
         logits_for: LogitsFor,
     ) -> Result<Tensor<B, 3>> {
-        let normed = self.run_layers(prepared, tap, observer, cache)?;
+        let normed = self.run_layers(prepared, tap, observer, cache, &[])?;
         let normed = match logits_for {
             LogitsFor::All => normed,
             LogitsFor::Last => {
@@ -226,29 +228,35 @@ impl<B: Backend> Qwen3VlForConditionalGeneration<B> {
 
     /// The decoder layers and the final norm, without the output head: returns the normed last
     /// hidden state `[1, seq, hidden]`.
+    ///
+    /// The layers of `skip` (sorted) are left out as if removed: hidden states, deepstack
+    /// injections and the observer's indices follow the positions of the remaining layers, as
+    /// in the pruned checkpoint. The KV cache (generation) is indexed by the original layer.
     fn run_layers(
         &self,
         prepared: Prepared<B>,
         tap: TapPoint,
         observer: &mut dyn HiddenStateObserver<B>,
         mut cache: Option<&mut KvCache<B>>,
+        skip: &[usize],
     ) -> Result<Tensor<B, 3>> {
         let Prepared { embeds, positions, visual_rows, deepstack, .. } = prepared;
         let text = &self.model.language_model;
-        let num_layers = text.layers.len();
+        let kept = text.layers.iter().enumerate().filter(|(l, _)| skip.binary_search(l).is_err());
+        let num_layers = text.layers.len() - skip.len();
         let rope = self.text_rope(&positions);
         let mut hidden = embeds;
         observer.observe(0, hidden.clone())?;
-        for (l, layer) in text.layers.iter().enumerate() {
+        for (position, (l, layer)) in kept.enumerate() {
             let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[l]);
             hidden = layer.forward(hidden, &rope, layer_cache);
-            let is_last = l + 1 == num_layers;
+            let is_last = position + 1 == num_layers;
             if tap == TapPoint::Transformers && !is_last {
-                observer.observe(l + 1, hidden.clone())?;
+                observer.observe(position + 1, hidden.clone())?;
             }
-            hidden = add_deepstack(hidden, deepstack.get(l), &visual_rows);
+            hidden = add_deepstack(hidden, deepstack.get(position), &visual_rows);
             if tap == TapPoint::Residual {
-                observer.observe(l + 1, hidden.clone())?;
+                observer.observe(position + 1, hidden.clone())?;
             }
         }
         let normed = text.norm.forward(hidden);
@@ -436,6 +444,23 @@ impl<B: Backend> ObservedForward<B> for Qwen3VlForConditionalGeneration<B> {
     /// to 6 layers) is not computed.
     fn observe_hidden_states(&self, input: &Qwen3VlInput, tap: TapPoint, observer: &mut dyn HiddenStateObserver<B>) -> Result<()> {
         let prepared = self.prepare(input)?;
-        self.run_layers(prepared, tap, observer, None).map(drop)
+        self.run_layers(prepared, tap, observer, None, &[]).map(drop)
+    }
+}
+
+impl<B: Backend> SkipLayersForward<B> for Qwen3VlForConditionalGeneration<B> {
+    fn forward_skipping(&self, input: &Qwen3VlInput, skip: &LayerSet) -> Result<Tensor<B, 3>> {
+        let skip = LayerSet::for_removal(skip.as_slice().iter().copied(), self.num_layers())?;
+        let prepared = self.prepare(input)?;
+        let normed = self.run_layers(prepared, TapPoint::Transformers, &mut NoObserver, None, skip.as_slice())?;
+        Ok(self.lm_head_forward(normed))
+    }
+
+    /// Every next token except `<|image_pad|>` placeholders, whose "prediction" is an image
+    /// feature, not text.
+    fn text_targets(&self, input: &Qwen3VlInput) -> Vec<Option<u32>> {
+        let image = self.config.image_token_id;
+        let ids = &input.input_ids;
+        (0..ids.len()).map(|t| ids.get(t + 1).copied().filter(|&next| next != image)).collect()
     }
 }

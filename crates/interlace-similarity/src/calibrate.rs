@@ -32,6 +32,11 @@ pub struct SampleSimilarity {
     pub tokens: usize,
     /// Per pack (in [`CalibrationConfig::packs`] order), per layer `i = 0..=L-k`.
     pub cosine: Vec<Vec<f64>>,
+    /// Token-averaged angular distance `arccos(cos) / π` of each token (Gromov et al.), laid
+    /// out as `cosine`.
+    pub angular: Vec<Vec<f64>>,
+    /// Cosine of the last token only (PruneMe), laid out as `cosine`.
+    pub last_token_cosine: Vec<Vec<f64>>,
 }
 
 /// Everything measured for one pack distance `k`.
@@ -42,6 +47,10 @@ pub struct PackResult {
     /// `per_sample[i]`: the token-averaged cosine of every sample, in processing order, for
     /// layers `i = 0..=L-k` (the last one compares with the final hidden state).
     pub per_sample: Vec<Vec<f64>>,
+    /// The same for the token-averaged angular distance (each token's `arccos(cos) / π`).
+    pub per_sample_angular: Vec<Vec<f64>>,
+    /// The same for the angular distance of the last token alone (PruneMe).
+    pub per_sample_last_token_angular: Vec<Vec<f64>>,
     /// Per metric (in [`Metric::ALL`] order), per layer: mean, std and count over samples.
     pub summaries: Vec<(Metric, Vec<Summary>)>,
 }
@@ -67,6 +76,8 @@ pub struct Calibrator {
     config: CalibrationConfig,
     n_layers: usize,
     per_sample: Vec<Vec<Vec<f64>>>,
+    per_sample_angular: Vec<Vec<Vec<f64>>>,
+    per_sample_last: Vec<Vec<Vec<f64>>>,
     stats: Vec<Vec<[RunningStats; 3]>>,
     samples: usize,
     tokens: u64,
@@ -90,9 +101,10 @@ impl Calibrator {
             return bad(format!("distance {k} is outside 1..={n_layers} for a {n_layers}-layer stack"));
         }
         let config = CalibrationConfig { packs, ..config };
-        let per_sample = config.packs.iter().map(|&k| vec![Vec::new(); n_layers + 1 - k]).collect();
+        let per_sample: Vec<Vec<Vec<f64>>> = config.packs.iter().map(|&k| vec![Vec::new(); n_layers + 1 - k]).collect();
         let stats = config.packs.iter().map(|&k| vec![[RunningStats::default(); 3]; n_layers + 1 - k]).collect();
-        Ok(Self { config, n_layers, per_sample, stats, samples: 0, tokens: 0 })
+        let (per_sample_angular, per_sample_last) = (per_sample.clone(), per_sample.clone());
+        Ok(Self { config, n_layers, per_sample, per_sample_angular, per_sample_last, stats, samples: 0, tokens: 0 })
     }
 
     /// The (sorted) configuration.
@@ -114,7 +126,12 @@ impl Calibrator {
         if !observer.is_complete() {
             return Err(SimilarityError::Model(format!("the model handed out fewer than {} hidden states", self.n_layers + 1)));
         }
-        let sample = SampleSimilarity { tokens: observer.tokens().unwrap_or(0), cosine: observer.means() };
+        let sample = SampleSimilarity {
+            tokens: observer.tokens().unwrap_or(0),
+            cosine: observer.means(),
+            angular: observer.angular_means(),
+            last_token_cosine: observer.last_token_cosines(),
+        };
         self.add(&sample);
         Ok(sample)
     }
@@ -122,9 +139,15 @@ impl Calibrator {
     fn add(&mut self, sample: &SampleSimilarity) {
         for (p, row) in sample.cosine.iter().enumerate() {
             for (i, &cos) in row.iter().enumerate() {
+                let angular = sample.angular[p][i];
                 self.per_sample[p][i].push(cos);
+                self.per_sample_angular[p][i].push(angular);
+                self.per_sample_last[p][i].push(Metric::AngularDistance.from_cosine(sample.last_token_cosine[p][i]));
                 for (m, metric) in Metric::ALL.iter().enumerate() {
-                    self.stats[p][i][m].push(metric.from_cosine(cos));
+                    // The angular distance is per token, then averaged: not a function of the
+                    // token-averaged cosine.
+                    let value = if *metric == Metric::AngularDistance { angular } else { metric.from_cosine(cos) };
+                    self.stats[p][i][m].push(value);
                 }
             }
         }
@@ -144,10 +167,11 @@ impl Calibrator {
             .packs
             .iter()
             .zip(self.per_sample)
+            .zip(self.per_sample_angular.into_iter().zip(self.per_sample_last))
             .zip(self.stats)
-            .map(|((&k, per_sample), stats)| {
+            .map(|(((&k, per_sample), (per_sample_angular, per_sample_last_token_angular)), stats)| {
                 let summaries = Metric::ALL.iter().enumerate().map(|(m, &metric)| (metric, stats.iter().map(|s| s[m].summary()).collect())).collect();
-                PackResult { k, per_sample, summaries }
+                PackResult { k, per_sample, per_sample_angular, per_sample_last_token_angular, summaries }
             })
             .collect();
         CalibrationResult { n_layers: self.n_layers, tap: self.config.tap, packs, samples: self.samples, tokens: self.tokens }

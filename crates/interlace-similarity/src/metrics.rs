@@ -4,11 +4,10 @@ use serde::Serialize;
 
 /// A per-layer redundancy metric, all derived from the same cosine similarities.
 ///
-/// Every metric is computed **per sample from the sample's token-averaged cosine** and then
-/// averaged over samples. For cosine and block influence (both linear in the cosine) this is
-/// the same as averaging per token first; for the angular distance (non-linear) it is the
-/// distance of the sample's mean direction agreement, a documented choice that keeps the pass
-/// to one reduction per layer pair.
+/// Every metric is averaged over the sample's tokens, then over samples. Cosine and block
+/// influence are linear in the cosine, so they follow from the token-averaged cosine; the angular
+/// distance is not, so the pass computes it for every token (`arccos` of each token's cosine)
+/// before averaging, as Gromov et al. define it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Metric {
@@ -25,7 +24,8 @@ impl Metric {
     /// All metrics, in report order.
     pub const ALL: [Metric; 3] = [Metric::Cosine, Metric::AngularDistance, Metric::BlockInfluence];
 
-    /// The metric's value for a sample whose token-averaged cosine is `cos`.
+    /// The metric's value for one cosine (of one token, or the token-averaged cosine for the
+    /// linear metrics).
     pub fn from_cosine(self, cos: f64) -> f64 {
         match self {
             Metric::Cosine => cos,

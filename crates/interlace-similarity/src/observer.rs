@@ -16,7 +16,9 @@ struct Kept<B: Backend> {
 }
 
 /// Observes `h_0 … h_L` of one forward pass and, for every pack distance `k`, sums over the
-/// tokens the cosine similarity of `h_i` and `h_{i+k}` (for all `i + k ≤ L`).
+/// tokens the cosine similarity of `h_i` and `h_{i+k}` and the angular distance
+/// `arccos(cos) / π` of every token (Gromov et al.), and keeps the last token's cosine
+/// (PruneMe's variant), for all `i + k ≤ L`.
 ///
 /// Only the last `max(k)` states are kept (a ring buffer), cast to f32 so that bf16/f16 models
 /// are compared in f32. The token sums stay on the device until the last hidden state, then
@@ -29,18 +31,24 @@ pub struct PackObserver<B: Backend> {
     ring: VecDeque<Kept<B>>,
     next: usize,
     tokens: Option<usize>,
-    /// Token sums not yet read back: `(index, packs of the columns, sums [columns])`.
+    /// Token sums not yet read back: `(index, packs of the columns, [cosine sums; angular
+    /// sums; last-token cosines] [3 × columns])`.
     pending: Vec<(usize, Vec<usize>, Tensor<B, 1>)>,
     /// `sums[p][i]`: Σ over tokens of cos(h_i, h_{i+k_p}).
     sums: Vec<Vec<f64>>,
+    /// `angular_sums[p][i]`: Σ over tokens of arccos(cos(h_i, h_{i+k_p})) / π.
+    angular_sums: Vec<Vec<f64>>,
+    /// `last[p][i]`: cos(h_i, h_{i+k_p}) of the last token.
+    last: Vec<Vec<f64>>,
 }
 
 impl<B: Backend> PackObserver<B> {
     /// An observer for a stack of `n_layers` layers and the given pack distances (each in
     /// `1..=n_layers`, validated by the caller).
     pub fn new(packs: &[usize], n_layers: usize) -> Self {
-        let sums = packs.iter().map(|&k| vec![0.0; n_layers + 1 - k]).collect();
-        Self { packs: packs.to_vec(), n_layers, ring: VecDeque::new(), next: 0, tokens: None, pending: Vec::new(), sums }
+        let sums: Vec<Vec<f64>> = packs.iter().map(|&k| vec![0.0; n_layers + 1 - k]).collect();
+        let (angular_sums, last) = (sums.clone(), sums.clone());
+        Self { packs: packs.to_vec(), n_layers, ring: VecDeque::new(), next: 0, tokens: None, pending: Vec::new(), sums, angular_sums, last }
     }
 
     /// Number of tokens of the observed sample (after the first hidden state).
@@ -56,8 +64,23 @@ impl<B: Backend> PackObserver<B> {
     /// Per-pack, per-layer token-averaged cosines: `means[p][i]` for pack `packs[p]` (complete
     /// once [`Self::is_complete`]).
     pub fn means(&self) -> Vec<Vec<f64>> {
+        self.per_token_mean(&self.sums)
+    }
+
+    /// Per-pack, per-layer token-averaged angular distances `arccos(cos) / π` (each token's
+    /// own distance, averaged), laid out as [`Self::means`].
+    pub fn angular_means(&self) -> Vec<Vec<f64>> {
+        self.per_token_mean(&self.angular_sums)
+    }
+
+    /// Per-pack, per-layer cosine of the last token only, laid out as [`Self::means`].
+    pub fn last_token_cosines(&self) -> Vec<Vec<f64>> {
+        self.last.clone()
+    }
+
+    fn per_token_mean(&self, sums: &[Vec<f64>]) -> Vec<Vec<f64>> {
         let tokens = self.tokens.unwrap_or(0).max(1) as f64;
-        self.sums.iter().map(|row| row.iter().map(|s| s / tokens).collect()).collect()
+        sums.iter().map(|row| row.iter().map(|s| s / tokens).collect()).collect()
     }
 
     fn check_shape(&mut self, index: usize, dims: [usize; 3]) -> Result<usize, CoreError> {
@@ -86,8 +109,10 @@ impl<B: Backend> PackObserver<B> {
             all.into_data().convert::<f32>().into_vec::<f32>().map_err(|e| CoreError::Observer { index, reason: format!("cannot read cosines: {e:?}") })?;
         let mut values = values.into_iter();
         for (state, which, _) in &pending {
-            for (&p, value) in which.iter().zip(values.by_ref()) {
-                self.sums[p][state - self.packs[p]] += f64::from(value);
+            for row in [&mut self.sums, &mut self.angular_sums, &mut self.last] {
+                for (&p, value) in which.iter().zip(values.by_ref()) {
+                    row[p][state - self.packs[p]] += f64::from(value);
+                }
             }
         }
         Ok(())
@@ -123,7 +148,11 @@ impl<B: Backend> HiddenStateObserver<B> for PackObserver<B> {
         let kept = Kept { state, norm };
         if let Some((cos, which)) = self.cosines(index, &kept) {
             let columns = which.len();
-            self.pending.push((index, which, cos.sum_dim(0).reshape([columns])));
+            // Clamp: f32 rounding can push a cosine a hair past ±1, where arccos is NaN.
+            let angular = cos.clone().clamp(-1.0, 1.0).acos() / std::f32::consts::PI;
+            let last = cos.clone().narrow(0, seq - 1, 1);
+            let row = Tensor::cat(vec![cos.sum_dim(0), angular.sum_dim(0), last], 1);
+            self.pending.push((index, which, row.reshape([3 * columns])));
         }
         if index == self.n_layers {
             self.read_back(index)?;

@@ -37,6 +37,12 @@ pub fn write_outputs(dir: &Path, result: &CalibrationResult, run: &RunSummary, m
         let path = dir.join(format!("pack{}.json", pack.k));
         write_pack_file(&path, pack, result.n_layers)?;
         written.push(path);
+        // Angular distances in the same layout, for block selection (Gromov et al., PruneMe).
+        for (name, table) in [("angular", &pack.per_sample_angular), ("angular_last_token", &pack.per_sample_last_token_angular)] {
+            let path = dir.join(format!("{name}{}.json", pack.k));
+            write_table(&path, table, pack.k, result.n_layers)?;
+            written.push(path);
+        }
     }
     let report = dir.join("report.json");
     let text = serde_json::to_string_pretty(&report_json(result, run, meta)).unwrap_or_default();
@@ -54,10 +60,13 @@ pub fn write_outputs(dir: &Path, result: &CalibrationResult, run: &RunSummary, m
 /// official `train_interlace.py` never selects a layer past the last one). Keys are written in
 /// numeric order because the official ranking breaks ties by key order.
 pub fn write_pack_file(path: &Path, pack: &PackResult, n_layers: usize) -> Result<(), SimilarityError> {
-    let entries: Vec<String> = pack
-        .per_sample
+    write_table(path, &pack.per_sample, pack.k, n_layers)
+}
+
+fn write_table(path: &Path, per_sample: &[Vec<f64>], k: usize, n_layers: usize) -> Result<(), SimilarityError> {
+    let entries: Vec<String> = per_sample
         .iter()
-        .take(n_layers - pack.k)
+        .take(n_layers - k)
         .enumerate()
         .map(|(i, values)| format!("    \"{i}\": {}", serde_json::to_string(values).unwrap_or_default()))
         .collect();
@@ -107,7 +116,7 @@ fn report_json(result: &CalibrationResult, run: &RunSummary, meta: &RunMetadata)
         "layer_index": "entry i of pack k compares hidden states i and i+k (0 = embeddings, L = final output); pack{k}.json holds i = 0..L-k-1 like the official files, this report also i = L-k",
         "metrics": {
             "cosine": "per-token cosine similarity averaged over the sample's tokens, then over samples",
-            "angular_distance": "arccos(sample cosine)/pi, averaged over samples (Gromov et al.)",
+            "angular_distance": "arccos(cosine)/pi of each token, averaged over the sample's tokens, then over samples (Gromov et al.; per sample in angular{k}.json, and for the last token alone, as PruneMe, in angular_last_token{k}.json)",
             "block_influence": "1 - sample cosine, averaged over samples (ShortGPT)",
         },
         "packs": packs,

@@ -1,5 +1,6 @@
 //! Similarity tables for selection: the per-layer means of `pack1/2/3.json`.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_json::Value;
@@ -14,7 +15,7 @@ use crate::SimilarityError;
 /// `packK[i]` is the mean over samples of cos(h_i, h_{i+K}) (numpy's `np.mean`, as
 /// `load_similarity_scores` in the official `train_interlace.py` computes it), for
 /// `i = 0..n_layers-K-1`, the official key range.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct SimilarityTables {
     /// Number of decoder layers `L`.
     pub n_layers: usize,
@@ -24,12 +25,17 @@ pub struct SimilarityTables {
     pub pack2: Option<Vec<f64>>,
     /// Pack-3 means (`L-3` entries), if present.
     pub pack3: Option<Vec<f64>>,
+    /// Mean angular distance `arccos(cos)/π` over a block of `n` layers, by `n`
+    /// (`angular{n}.json`, `L-n` entries: entry `ℓ` compares `h_ℓ` with `h_{ℓ+n}`).
+    pub angular: BTreeMap<usize, Vec<f64>>,
+    /// The same for the last token alone (`angular_last_token{n}.json`, PruneMe).
+    pub angular_last_token: BTreeMap<usize, Vec<f64>>,
 }
 
 impl SimilarityTables {
     /// Builds tables from means, checking every present pack has `L-k` finite entries.
     pub fn from_means(n_layers: usize, pack1: Option<Vec<f64>>, pack2: Option<Vec<f64>>, pack3: Option<Vec<f64>>) -> Result<Self, SimilarityError> {
-        let tables = Self { n_layers, pack1, pack2, pack3 };
+        let tables = Self { n_layers, pack1, pack2, pack3, ..Self::default() };
         tables.validate()?;
         Ok(tables)
     }
@@ -50,6 +56,16 @@ impl SimilarityTables {
                 }
                 if let Some(i) = t.iter().position(|x| !x.is_finite()) {
                     return Err(invalid(format!("pack {k}, layer {i}: the mean similarity is {}, not a finite number", t[i])));
+                }
+            }
+        }
+        for (name, tables) in [("angular", &self.angular), ("angular_last_token", &self.angular_last_token)] {
+            for (&n, t) in tables {
+                if n == 0 || t.len() + n != n_layers {
+                    return Err(invalid(format!("{name}{n} has {} layers, expected {} for {n_layers} layers", t.len(), n_layers.saturating_sub(n))));
+                }
+                if let Some(i) = t.iter().position(|x| !x.is_finite()) {
+                    return Err(invalid(format!("{name}{n}, layer {i}: the mean distance is {}, not a finite number", t[i])));
                 }
             }
         }
@@ -84,7 +100,14 @@ impl SimilarityTables {
             }
         }
         let mut packs = packs.into_iter();
-        let tables = Self { n_layers, pack1: packs.next().flatten(), pack2: packs.next().flatten(), pack3: packs.next().flatten() };
+        let tables = Self {
+            n_layers,
+            pack1: packs.next().flatten(),
+            pack2: packs.next().flatten(),
+            pack3: packs.next().flatten(),
+            angular: read_numbered(dir, "angular")?,
+            angular_last_token: read_numbered(dir, "angular_last_token")?,
+        };
         tables.validate().map_err(|e| SimilarityError::InvalidFile { path: dir.to_path_buf(), reason: e.to_string() })?;
         Ok(tables)
     }
@@ -98,6 +121,21 @@ impl SimilarityTables {
             _ => None,
         }
     }
+}
+
+/// Every `{prefix}{n}.json` in `dir`, by `n`.
+fn read_numbered(dir: &Path, prefix: &str) -> Result<BTreeMap<usize, Vec<f64>>, SimilarityError> {
+    let mut tables = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).map_err(SimilarityError::io(dir))? {
+        let name = entry.map_err(SimilarityError::io(dir))?.file_name();
+        let n = name.to_str().and_then(|name| name.strip_prefix(prefix)).and_then(|rest| rest.strip_suffix(".json")).and_then(|n| n.parse::<usize>().ok());
+        if let Some(n) = n {
+            if let Some(table) = read_pack(&dir.join(&name))? {
+                tables.insert(n, table);
+            }
+        }
+    }
+    Ok(tables)
 }
 
 fn report_layers(dir: &Path) -> Result<Option<usize>, SimilarityError> {
@@ -176,12 +214,12 @@ mod tests {
 
     #[test]
     fn hand_built_tables_with_nan_are_refused_by_selection() {
-        let tables = SimilarityTables { n_layers: 4, pack1: Some(vec![0.5, f64::NAN, 0.7]), pack2: None, pack3: Some(vec![0.1]) };
+        let tables = SimilarityTables { n_layers: 4, pack1: Some(vec![0.5, f64::NAN, 0.7]), pack2: None, pack3: Some(vec![0.1]), ..Default::default() };
         for strategy in Strategy::ALL {
             let err = select(&tables, strategy, 0.25, 42).unwrap_err().to_string();
             assert!(err.contains("not a finite number"), "{strategy:?}: {err}");
         }
-        let short = SimilarityTables { n_layers: 6, pack1: Some(vec![0.5]), pack2: None, pack3: None };
+        let short = SimilarityTables { n_layers: 6, pack1: Some(vec![0.5]), pack2: None, pack3: None, ..Default::default() };
         assert!(select(&short, Strategy::InterlaceTn, 0.4, 42).is_err());
     }
 

@@ -107,3 +107,56 @@ fn malformed_tables_name_the_file() {
     let e = SimilarityTables::from_dir(dir.path()).unwrap_err().to_string();
     assert!(e.contains("pack3.json"), "{e}");
 }
+
+/// A 10-layer table where every strategy has an unambiguous first choice.
+fn ten_layers() -> SimilarityTables {
+    use std::collections::BTreeMap;
+    let pack1: Vec<f64> = vec![0.10, 0.90, 0.20, 0.80, 0.30, 0.70, 0.40, 0.60, 0.50];
+    let pack2: Vec<f64> = (0..8).map(|i| 0.1 * i as f64).collect();
+    let pack3: Vec<f64> = vec![0.95, 0.15, 0.25, 0.35, 0.45, 0.55, 0.65];
+    // Blocks of 2: the closest starts at 0, then 5.
+    let angular = BTreeMap::from([(2, vec![0.01, 0.50, 0.40, 0.30, 0.20, 0.02, 0.60, 0.70])]);
+    let tables = SimilarityTables::from_means(10, Some(pack1), Some(pack2), Some(pack3)).unwrap();
+    SimilarityTables { angular_last_token: angular.clone(), angular, ..tables }
+}
+
+#[test]
+fn protected_layers_are_passed_over_by_every_strategy() {
+    use interlace_similarity::{select_with, SelectOptions};
+    let tables = ten_layers();
+    let protect = |layers: &[usize]| SelectOptions { protect: layers.to_vec(), finetune: None };
+    let drop = |strategy, options: &SelectOptions| select_with(&tables, strategy, 0.2, 42, options).unwrap().drop;
+    // Unprotected first choices, then the same with those layers protected.
+    assert_eq!(drop(Strategy::LowestInfluence, &protect(&[])), vec![1, 3]);
+    assert_eq!(drop(Strategy::LowestInfluence, &protect(&[1])), vec![3, 5]);
+    assert_eq!(drop(Strategy::AngularBlock, &protect(&[])), vec![0, 1]);
+    assert_eq!(drop(Strategy::AngularBlock, &protect(&[0])), vec![5, 6]);
+    assert_eq!(drop(Strategy::AngularBlockLastToken, &protect(&[1, 6])), vec![4, 5]);
+    // INTERLACE: triplet 0 (pack 3 = 0.95) drops layer 1 (pack 1: 0.90 > 0.10).
+    let interlace = select_with(&tables, Strategy::Interlace, 0.1, 42, &protect(&[])).unwrap();
+    assert_eq!((interlace.drop, interlace.finetune), (vec![1], vec![0]));
+    let protected = select_with(&tables, Strategy::Interlace, 0.1, 42, &protect(&[1])).unwrap();
+    assert!(!protected.drop.contains(&1), "{protected:?}");
+    let random = select_with(&tables, Strategy::Random, 0.3, 42, &protect(&[0, 1, 2, 3, 4])).unwrap();
+    assert!(random.drop.iter().all(|&l| l >= 5), "{random:?}");
+    assert_eq!(select(&tables, Strategy::Random, 0.3, 42).unwrap(), select_with(&tables, Strategy::Random, 0.3, 42, &protect(&[])).unwrap());
+    let consecutive = select_with(&tables, Strategy::Consecutive, 0.2, 42, &protect(&[2])).unwrap();
+    assert!(!consecutive.drop.contains(&2), "{consecutive:?}");
+}
+
+#[test]
+fn angular_blocks_explain_what_is_missing_or_impossible() {
+    use interlace_similarity::{select_with, FinetuneRule, SelectOptions};
+    let tables = ten_layers();
+    let err = select(&tables, Strategy::AngularBlock, 0.3, 42).unwrap_err().to_string();
+    assert!(err.contains("angular3.json") && err.contains("include 3"), "{err}");
+    let every_block = SelectOptions { protect: vec![1, 3, 5, 7], finetune: None };
+    let err = select_with(&tables, Strategy::AngularBlock, 0.2, 42, &every_block).unwrap_err().to_string();
+    assert!(err.contains("every block of 2 consecutive layers holds a protected layer"), "{err}");
+    let next = SelectOptions { protect: Vec::new(), finetune: Some(FinetuneRule::Next) };
+    assert_eq!(select_with(&tables, Strategy::AngularBlock, 0.2, 42, &next).unwrap().finetune, vec![2]);
+    let err = select_with(&tables, Strategy::Interlace, 0.2, 42, &next).unwrap_err().to_string();
+    assert!(err.contains("chooses its own fine-tune layers"), "{err}");
+    let bad = SelectOptions { protect: vec![10], finetune: None };
+    assert!(select_with(&tables, Strategy::LowestInfluence, 0.2, 42, &bad).is_err());
+}
