@@ -2,7 +2,7 @@
 
 use std::error::Error;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use clap::Args;
 use interlace_core::DecoderStack;
@@ -77,13 +77,9 @@ pub fn run(args: CompareArgs) -> Result<(), Box<dyn Error>> {
     let markdown = comparison.to_markdown();
     write_atomically(&args.out.join("compare.json"), &serde_json::to_string_pretty(&comparison)?)?;
     write_atomically(&args.out.join("compare.md"), &markdown)?;
-    eprintln!("{} forward passes after the similarity pass, {:.1} s in all; wrote {}", comparison.passes, seconds(wall), args.out.display());
+    eprintln!("{} forward passes after the similarity pass, {:.1} s in all; wrote {}", comparison.passes, wall.as_secs_f64(), args.out.display());
     print!("{markdown}");
     Ok(())
-}
-
-fn seconds(d: Duration) -> f64 {
-    d.as_secs_f64()
 }
 
 fn metadata(args: &CompareArgs, samples: usize) -> RunMetadata {

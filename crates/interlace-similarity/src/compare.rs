@@ -1,6 +1,7 @@
 //! Every selection strategy on the same calibration data: which layers each drops, where they
 //! agree, and the calibration loss of each pruned model before any adaptation.
 
+use std::collections::HashMap;
 use std::fmt::{Display, Write as _};
 
 use burn::prelude::Backend;
@@ -62,8 +63,8 @@ pub struct Comparison {
     pub rows: Vec<CompareRow>,
     /// One entry per ratio.
     pub agreement: Vec<Agreement>,
-    /// Forward passes run (SLEB's scoring and one loss pass per plan; the similarity pass is the
-    /// caller's).
+    /// Forward passes run (SLEB's scoring and one loss pass per distinct drop set; the similarity
+    /// pass is the caller's).
     pub passes: usize,
 }
 
@@ -99,13 +100,28 @@ where
         for rule in [LossRule::Sleb, LossRule::OneShot] {
             let protect = config.protect.clone().unwrap_or_else(|| LossSelectionConfig::sleb_barriers(n_layers));
             let selection = select_by_loss(model, inputs, &LossSelectionConfig { rule, n_drop, protect }, &mut counted);
-            rows.push(row(rule.name(), ratio, selection.map(|s| sorted(s.order))));
+            // The loss rules already scored their pruned model: keep it instead of a second pass.
+            let scored = selection.as_ref().ok().map(|s| (sorted(s.order.clone()), s.pruned_nll));
+            let mut row = row(rule.name(), ratio, selection.map(|s| sorted(s.order)));
+            row.nll_per_token = scored.map(|(_, nll)| nll / baseline.tokens as f64);
+            rows.push(row);
         }
     }
-    for row in &mut rows {
+    // Strategies often agree: each distinct drop set is scored once.
+    let mut scored: HashMap<Vec<usize>, f64> = HashMap::new();
+    for row in &rows {
+        if let (Some(drop), Some(nll)) = (&row.drop, row.nll_per_token) {
+            scored.insert(drop.clone(), nll);
+        }
+    }
+    for row in rows.iter_mut().filter(|r| r.nll_per_token.is_none()) {
         if let Some(drop) = &row.drop {
-            let nll = calibration_nll(model, inputs, drop, &mut counted)?;
-            row.nll_per_token = Some(nll.mean());
+            let nll = match scored.get(drop) {
+                Some(&nll) => nll,
+                None => calibration_nll(model, inputs, drop, &mut counted)?.mean(),
+            };
+            scored.insert(drop.clone(), nll);
+            row.nll_per_token = Some(nll);
         }
     }
     let agreement = config.ratios.iter().map(|&ratio| agreement(n_layers, ratio, &rows)).collect();
@@ -119,7 +135,7 @@ pub fn comparison_passes(config: &CompareConfig, n_layers: usize, samples: usize
     let per_ratio = |ratio: f64| {
         let n_drop = n_drop_for(n_layers, ratio).unwrap_or(0);
         let loss = |rule| crate::loss_select::loss_selection_passes(&LossSelectionConfig { rule, n_drop, protect: protect.clone() }, n_layers, samples);
-        loss(LossRule::Sleb) + loss(LossRule::OneShot) + (Strategy::ALL.len() + 2) * samples
+        loss(LossRule::Sleb) + loss(LossRule::OneShot) + Strategy::ALL.len() * samples
     };
     samples + config.ratios.iter().map(|&r| per_ratio(r)).sum::<usize>()
 }
