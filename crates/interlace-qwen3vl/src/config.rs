@@ -1,4 +1,4 @@
-//! `config.json` of a Qwen3-VL checkpoint, in both layouts found in the wild.
+//! `config.json` of a Qwen3-VL or Qwen3-VL-MoE checkpoint, in both layouts found in the wild.
 //!
 //! Hub files (written by transformers 4.57) carry `rope_theta` + `rope_scaling`; files written by
 //! transformers 5 carry a single `rope_parameters`. Both are read; absent RoPE keys take the
@@ -33,6 +33,92 @@ pub struct TextConfig {
     pub rope_theta: f64,
     /// Interleaved M-RoPE section sizes for the (t, h, w) axes.
     pub mrope_section: [usize; 3],
+    /// Sparse mixture-of-experts settings (Qwen3-VL-MoE); `None` for the dense family.
+    pub moe: Option<MoeConfig>,
+}
+
+/// The sparse MLP blocks of Qwen3-VL-MoE (`Qwen3VLMoeTextSparseMoeBlock`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MoeConfig {
+    /// Experts per sparse layer (`num_experts`, stored by transformers 5 as `num_local_experts`).
+    pub num_experts: usize,
+    /// Experts each token is routed to.
+    pub num_experts_per_tok: usize,
+    /// Width of one expert's SwiGLU MLP.
+    pub moe_intermediate_size: usize,
+    /// Layer `i` is sparse when `(i + 1) % decoder_sparse_step == 0` (and not in `mlp_only_layers`).
+    pub decoder_sparse_step: usize,
+    /// Layers that keep a dense MLP regardless of the step.
+    pub mlp_only_layers: Vec<usize>,
+}
+
+impl MoeConfig {
+    /// Whether layer `index` has a sparse MoE block, by transformers' rule
+    /// (`Qwen3VLMoeTextDecoderLayer.__init__`).
+    pub fn is_sparse(&self, index: usize) -> bool {
+        !self.mlp_only_layers.contains(&index) && self.num_experts > 0 && (index + 1).is_multiple_of(self.decoder_sparse_step)
+    }
+
+    /// The settings after keeping only the layers `kept` (ascending, old indices): the step becomes
+    /// 1 and `mlp_only_layers` lists the dense survivors under their new indices, so every surviving
+    /// layer keeps its kind. With step 1 this is just the renumbered list.
+    pub fn keeping(&self, kept: &[usize]) -> Self {
+        let mlp_only_layers = kept.iter().enumerate().filter(|(_, &old)| !self.is_sparse(old)).map(|(new, _)| new).collect();
+        Self { decoder_sparse_step: 1, mlp_only_layers, ..self.clone() }
+    }
+}
+
+impl TextConfig {
+    /// Whether decoder layer `index` has a sparse MoE block.
+    pub fn is_sparse_layer(&self, index: usize) -> bool {
+        self.moe.as_ref().is_some_and(|moe| moe.is_sparse(index))
+    }
+}
+
+/// The model families this crate loads, told apart by `config.json`'s `model_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum Family {
+    /// `Qwen3VLForConditionalGeneration` (`model_type = "qwen3_vl"`).
+    Qwen3Vl,
+    /// `Qwen3VLMoeForConditionalGeneration` (`model_type = "qwen3_vl_moe"`), e.g. Qwen3-VL-30B-A3B.
+    Qwen3VlMoe,
+}
+
+impl Family {
+    /// Every supported family.
+    pub const ALL: [Family; 2] = [Family::Qwen3Vl, Family::Qwen3VlMoe];
+
+    /// The `model_type` of `config.json`.
+    pub fn model_type(self) -> &'static str {
+        match self {
+            Family::Qwen3Vl => "qwen3_vl",
+            Family::Qwen3VlMoe => "qwen3_vl_moe",
+        }
+    }
+
+    /// The transformers class in `architectures`.
+    pub fn architecture(self) -> &'static str {
+        match self {
+            Family::Qwen3Vl => "Qwen3VLForConditionalGeneration",
+            Family::Qwen3VlMoe => "Qwen3VLMoeForConditionalGeneration",
+        }
+    }
+
+    /// The family named by a `model_type` or an `architectures` entry.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.model_type() == name || f.architecture() == name)
+    }
+
+    /// `"qwen3_vl (Qwen3VLForConditionalGeneration), ..."`, for error messages.
+    pub fn supported() -> String {
+        Self::ALL.iter().map(|f| format!("{} ({})", f.model_type(), f.architecture())).collect::<Vec<_>>().join(", ")
+    }
+}
+
+impl std::fmt::Display for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.model_type())
+    }
 }
 
 /// Vision tower settings (`vision_config`).
@@ -86,9 +172,12 @@ impl VisionConfig {
     }
 }
 
-/// The whole `config.json` of `Qwen3VLForConditionalGeneration`.
+/// The whole `config.json` of `Qwen3VLForConditionalGeneration` or
+/// `Qwen3VLMoeForConditionalGeneration`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Qwen3VlConfig {
+    /// Which family the file describes.
+    pub family: Family,
     /// Text decoder settings.
     pub text: TextConfig,
     /// Vision tower settings.
@@ -224,9 +313,11 @@ impl Qwen3VlConfig {
         if !root.is_object() {
             return Err(top.error("<document>", "expected a JSON object"));
         }
-        let text = parse_text(&top.object("text_config", "text_config")?)?;
+        let family = parse_family(&top)?;
+        let text = parse_text(&top.object("text_config", "text_config")?, family)?;
         let vision = parse_vision(&top.object("vision_config", "vision_config")?, text.hidden_size)?;
         let config = Self {
+            family,
             text,
             vision,
             image_token_id: top.token_id("image_token_id", 151655)?,
@@ -244,7 +335,42 @@ impl Qwen3VlConfig {
     }
 }
 
-fn parse_text(f: &Fields) -> Result<TextConfig> {
+/// The family from `model_type`, else from `architectures`; a config naming neither (written by
+/// hand) is read as Qwen3-VL. Any other name is refused with the list of supported ones.
+fn parse_family(f: &Fields) -> Result<Family> {
+    let unknown = |key: &str, found: &str| f.error(key, format!("`{found}` is not a supported model family; supported: {}", Family::supported()));
+    if let Some(model_type) = f.get("model_type") {
+        let name = model_type.as_str().ok_or_else(|| f.error("model_type", format!("expected a string, found {model_type}")))?;
+        return Family::from_name(name).ok_or_else(|| unknown("model_type", name));
+    }
+    let Some(architectures) = f.get("architectures").and_then(Value::as_array) else { return Ok(Family::Qwen3Vl) };
+    let names: Vec<&str> = architectures.iter().filter_map(Value::as_str).collect();
+    names.iter().find_map(|n| Family::from_name(n)).ok_or_else(|| unknown("architectures", &names.join(", ")))
+}
+
+/// The MoE fields of a Qwen3-VL-MoE `text_config`.
+fn parse_moe(f: &Fields, num_layers: usize) -> Result<MoeConfig> {
+    let num_experts = if f.get("num_experts").is_some() { f.positive("num_experts")? } else { f.positive("num_local_experts")? };
+    let moe = MoeConfig {
+        num_experts,
+        num_experts_per_tok: f.positive("num_experts_per_tok")?,
+        moe_intermediate_size: f.positive("moe_intermediate_size")?,
+        decoder_sparse_step: f.usize_or("decoder_sparse_step", 1)?,
+        mlp_only_layers: f.usize_list("mlp_only_layers")?.unwrap_or_default(),
+    };
+    if moe.decoder_sparse_step == 0 {
+        return Err(f.error("decoder_sparse_step", "must be positive"));
+    }
+    if moe.num_experts_per_tok > moe.num_experts {
+        return Err(f.error("num_experts_per_tok", format!("{} is more than the {} experts", moe.num_experts_per_tok, moe.num_experts)));
+    }
+    if let Some(&layer) = moe.mlp_only_layers.iter().find(|&&l| l >= num_layers) {
+        return Err(f.error("mlp_only_layers", format!("layer {layer} does not exist ({num_layers} layers)")));
+    }
+    Ok(moe)
+}
+
+fn parse_text(f: &Fields, family: Family) -> Result<TextConfig> {
     let activation = f.str_or("hidden_act", "silu")?;
     if activation != "silu" {
         return Err(f.error("hidden_act", format!("`{activation}` is not supported (Qwen3-VL uses silu)")));
@@ -264,10 +390,12 @@ fn parse_text(f: &Fields) -> Result<TextConfig> {
         rms_norm_eps: f.f64_or("rms_norm_eps", 1e-6)?,
         rope_theta,
         mrope_section,
+        moe: None,
     };
     if config.num_hidden_layers > interlace_core::MAX_LAYERS {
         return Err(f.error("num_hidden_layers", format!("{} layers; at most {} are accepted", config.num_hidden_layers, interlace_core::MAX_LAYERS)));
     }
+    let config = TextConfig { moe: if family == Family::Qwen3VlMoe { Some(parse_moe(f, config.num_hidden_layers)?) } else { None }, ..config };
     if !config.num_attention_heads.is_multiple_of(config.num_key_value_heads) {
         return Err(
             f.error("num_key_value_heads", format!("{} does not divide num_attention_heads = {}", config.num_key_value_heads, config.num_attention_heads))
@@ -447,32 +575,83 @@ mod tests {
         // M-RoPE sections are multiplied by 3 when a position is built.
         assert_eq!(field_of(&HUB_STYLE.replace("[2, 1, 1]", "[2, 18446744073709551615, 1]")), "text_config.rope_scaling.mrope_section");
     }
+
+    fn moe(extra: &str) -> String {
+        HUB_STYLE.replacen('{', &format!(r#"{{"model_type": "qwen3_vl_moe", "#), 1).replace(r#""vocab_size": 64,"#, &format!(r#""vocab_size": 64, {extra}"#))
+    }
+
+    #[test]
+    fn the_family_comes_from_model_type_or_architectures_and_an_unknown_one_is_named() {
+        assert_eq!(Qwen3VlConfig::from_json_str(HUB_STYLE, "c").unwrap().family, Family::Qwen3Vl);
+        let by_arch = HUB_STYLE.replacen('{', r#"{"architectures": ["Qwen3VLMoeForConditionalGeneration"], "#, 1);
+        let err = Qwen3VlConfig::from_json_str(&by_arch, "c").unwrap_err().to_string();
+        assert!(err.contains("num_local_experts"), "the MoE family needs its expert count: {err}");
+        let llava = HUB_STYLE.replacen('{', r#"{"model_type": "llava_next", "#, 1);
+        let err = Qwen3VlConfig::from_json_str(&llava, "c").unwrap_err().to_string();
+        assert!(err.contains("`llava_next` is not a supported model family") && err.contains("qwen3_vl_moe (Qwen3VLMoeForConditionalGeneration)"), "{err}");
+        let arch = HUB_STYLE.replacen('{', r#"{"architectures": ["MllamaForConditionalGeneration"], "#, 1);
+        assert!(Qwen3VlConfig::from_json_str(&arch, "c").unwrap_err().to_string().contains("`MllamaForConditionalGeneration`"));
+    }
+
+    #[test]
+    fn moe_fields_read_both_spellings_and_are_checked() {
+        let hub = moe(r#""num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 8, "mlp_only_layers": [1],"#);
+        let c = Qwen3VlConfig::from_json_str(&hub, "c").unwrap();
+        assert_eq!(c.family, Family::Qwen3VlMoe);
+        let m = c.text.moe.clone().unwrap();
+        assert_eq!((m.num_experts, m.num_experts_per_tok, m.moe_intermediate_size, m.decoder_sparse_step), (4, 2, 8, 1));
+        assert!(c.text.is_sparse_layer(0) && !c.text.is_sparse_layer(1));
+        let saved = moe(r#""num_local_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 8,"#);
+        assert_eq!(Qwen3VlConfig::from_json_str(&saved, "c").unwrap().text.moe.unwrap().num_experts, 4);
+        assert_eq!(field_of(&moe(r#""num_experts": 4, "num_experts_per_tok": 5, "moe_intermediate_size": 8,"#)), "text_config.num_experts_per_tok");
+        assert_eq!(field_of(&moe(r#""num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 8, "mlp_only_layers": [2],"#)), "text_config.mlp_only_layers");
+        assert_eq!(field_of(&moe(r#""num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 8, "decoder_sparse_step": 0,"#)), "text_config.decoder_sparse_step");
+    }
+
+    #[test]
+    fn keeping_layers_preserves_each_survivors_kind_as_transformers_rebuilds_it() {
+        // step 2: layers 1, 3, 5 sparse, except 3 (mlp_only); layers 0..6
+        let m = MoeConfig { num_experts: 4, num_experts_per_tok: 1, moe_intermediate_size: 8, decoder_sparse_step: 2, mlp_only_layers: vec![3] };
+        let kinds = |m: &MoeConfig, n: usize| (0..n).map(|i| m.is_sparse(i)).collect::<Vec<_>>();
+        assert_eq!(kinds(&m, 6), [false, true, false, false, false, true]);
+        let kept = [0, 1, 3, 5];
+        let after = m.keeping(&kept);
+        assert_eq!(kinds(&after, 4), kept.iter().map(|&i| m.is_sparse(i)).collect::<Vec<_>>());
+        assert_eq!((after.decoder_sparse_step, after.mlp_only_layers.as_slice()), (1, &[0, 2][..]));
+    }
 }
 
 /// Published architectures, for benchmarks with random weights (values from the official
 /// `config.json` files; see the Qwen3-VL spec §1.2).
 impl Qwen3VlConfig {
-    /// The architecture of `Qwen/Qwen3-VL-{size}-Instruct` for `size` in `2B`, `4B`, `8B`.
+    /// The architecture of `Qwen/Qwen3-VL-{size}-Instruct` for `size` in `2B`, `4B`, `8B` and
+    /// `30B-A3B` (the MoE family: 128 experts of width 768, 8 per token, kv heads 4).
     pub fn preset(size: &str) -> Option<Self> {
         // (hidden, intermediate, layers, heads, vision depth, vision hidden, vision mlp, taps, tie)
-        let (h, i, n, q, depth, c, iv, taps, tie) = match size.to_ascii_uppercase().as_str() {
+        let size = size.to_ascii_uppercase();
+        let (h, i, n, q, depth, c, iv, taps, tie) = match size.as_str() {
             "2B" => (2048, 6144, 28, 16, 24, 1024, 4096, [5, 11, 17], true),
             "4B" => (2560, 9728, 36, 32, 24, 1024, 4096, [5, 11, 17], true),
             "8B" => (4096, 12288, 36, 32, 27, 1152, 4304, [8, 16, 24], false),
+            "30B-A3B" => (2048, 6144, 48, 32, 27, 1152, 4304, [8, 16, 24], false),
             _ => return None,
         };
+        let moe = (size == "30B-A3B")
+            .then(|| MoeConfig { num_experts: 128, num_experts_per_tok: 8, moe_intermediate_size: 768, decoder_sparse_step: 1, mlp_only_layers: Vec::new() });
         Some(Self {
+            family: if moe.is_some() { Family::Qwen3VlMoe } else { Family::Qwen3Vl },
             text: TextConfig {
                 vocab_size: 151_936,
                 hidden_size: h,
                 intermediate_size: i,
                 num_hidden_layers: n,
                 num_attention_heads: q,
-                num_key_value_heads: 8,
+                num_key_value_heads: if moe.is_some() { 4 } else { 8 },
                 head_dim: 128,
                 rms_norm_eps: 1e-6,
                 rope_theta: 5_000_000.0,
                 mrope_section: [24, 20, 20],
+                moe,
             },
             vision: VisionConfig {
                 depth,

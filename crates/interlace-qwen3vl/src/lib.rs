@@ -1,4 +1,5 @@
-//! Qwen3-VL on [burn](https://burn.dev), computing what Hugging Face transformers computes.
+//! Qwen3-VL and Qwen3-VL-MoE on [burn](https://burn.dev), computing what Hugging Face
+//! transformers computes.
 //!
 //! - [`Qwen3VlForConditionalGeneration::from_pretrained`] loads a Hugging Face model directory
 //!   (single or sharded safetensors, bf16/f16/f32) in the float dtype you choose.
@@ -24,6 +25,7 @@ pub mod linear;
 pub mod llava;
 pub mod loader;
 pub mod model;
+pub mod moe;
 pub mod norm;
 pub mod processor;
 pub mod rope;
@@ -31,7 +33,7 @@ pub mod text;
 pub mod vision;
 
 pub use cache::KvCache;
-pub use config::{Qwen3VlConfig, TextConfig, VisionConfig};
+pub use config::{Family, MoeConfig, Qwen3VlConfig, TextConfig, VisionConfig};
 pub use error::{Qwen3VlError, Result};
 pub use generate::{generate, GenerationConfig, GenerationOutput, Sampling};
 pub use input::Qwen3VlInput;

@@ -115,7 +115,7 @@ impl<B: Backend> Qwen3VlForConditionalGeneration<B> {
         let t = &config.text;
         let embed_tokens = burn::nn::Embedding { weight: loader.param("model.language_model.embed_tokens.weight", [t.vocab_size, t.hidden_size])? };
         let layers =
-            (0..t.num_hidden_layers).map(|i| DecoderLayer::load(loader, &format!("model.language_model.layers.{i}"), t)).collect::<Result<Vec<_>>>()?;
+            (0..t.num_hidden_layers).map(|i| DecoderLayer::load(loader, &format!("model.language_model.layers.{i}"), i, t)).collect::<Result<Vec<_>>>()?;
         let norm = loader.rms_norm("model.language_model.norm", t.hidden_size, t.rms_norm_eps)?;
         let visual = VisionModel::load(loader, "model.visual", &config.vision, t.hidden_size)?;
         let lm_head = if config.tie_word_embeddings { None } else { Some(loader.linear("lm_head", t.vocab_size, t.hidden_size, false)?) };
@@ -383,7 +383,9 @@ impl<B: Backend> DecoderStack for Qwen3VlForConditionalGeneration<B> {
         let checked = LayerSet::for_removal(drop.as_slice().iter().copied(), self.num_layers())?;
         let layers = std::mem::take(&mut self.model.language_model.layers);
         self.model.language_model.layers = layers.into_iter().enumerate().filter(|(i, _)| !checked.contains(*i)).map(|(_, l)| l).collect();
-        self.config.text.num_hidden_layers = self.model.language_model.layers.len();
+        let kept = checked.complement();
+        self.config.text.num_hidden_layers = kept.len();
+        self.config.text.moe = self.config.text.moe.as_ref().map(|moe| moe.keeping(&kept));
         Ok(self)
     }
 

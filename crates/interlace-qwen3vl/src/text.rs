@@ -1,5 +1,5 @@
 //! The Qwen3 text decoder: QK-normed GQA attention with interleaved M-RoPE and a SwiGLU MLP
-//! (spec §4).
+//! (spec §4), or in the sparse layers of Qwen3-VL-MoE a mixture of SwiGLU experts.
 
 use burn::module::Module;
 use burn::prelude::{Backend, Tensor};
@@ -11,6 +11,7 @@ use crate::cache::LayerCache;
 use crate::config::TextConfig;
 use crate::linear::HfLinear;
 use crate::loader::WeightLoader;
+use crate::moe::{load_sparse, sparse_forward, TextExperts};
 use crate::norm::RmsNorm;
 use crate::rope::apply_rotary;
 use crate::Result;
@@ -48,15 +49,27 @@ pub struct TextAttention<B: Backend> {
     pub head_dim: usize,
 }
 
-/// SwiGLU MLP: `down(silu(gate(x)) · up(x))`.
+/// A layer's MLP (`mlp`): the dense SwiGLU `down(silu(gate(x)) · up(x))`, or in a sparse layer of
+/// Qwen3-VL-MoE a router and [`TextExperts`].
+///
+/// Exactly one of the two is present. They share this one struct (rather than an enum) so that
+/// module paths stay the checkpoint's tensor names (`mlp.up_proj.weight`, `mlp.gate.weight`,
+/// `mlp.experts.gate_up_proj`): burn names enum variants in paths, `Option`s it does not.
 #[derive(Module, Debug)]
 pub struct TextMlp<B: Backend> {
-    /// `[I, H]`.
-    pub gate_proj: HfLinear<B>,
-    /// `[I, H]`.
-    pub up_proj: HfLinear<B>,
-    /// `[H, I]`.
-    pub down_proj: HfLinear<B>,
+    /// Dense gate projection `[I, H]`.
+    pub gate_proj: Option<HfLinear<B>>,
+    /// Dense up projection `[I, H]`.
+    pub up_proj: Option<HfLinear<B>>,
+    /// Dense down projection `[H, I]`.
+    pub down_proj: Option<HfLinear<B>>,
+    /// Router `[E, H]` of a sparse layer.
+    pub gate: Option<HfLinear<B>>,
+    /// Experts of a sparse layer.
+    pub experts: Option<TextExperts<B>>,
+    /// Experts per token in a sparse layer.
+    #[module(skip)]
+    pub top_k: usize,
 }
 
 /// One pre-norm decoder layer (`model.language_model.layers.{i}`).
@@ -73,8 +86,8 @@ pub struct DecoderLayer<B: Backend> {
 }
 
 impl<B: Backend> DecoderLayer<B> {
-    /// Loads `{prefix}.*`.
-    pub fn load(loader: &WeightLoader<B>, prefix: &str, c: &TextConfig) -> Result<Self> {
+    /// Loads `{prefix}.*`, layer `index` of the decoder (its index decides dense or sparse).
+    pub fn load(loader: &WeightLoader<B>, prefix: &str, index: usize, c: &TextConfig) -> Result<Self> {
         let (h, d) = (c.hidden_size, c.head_dim);
         let eps = c.rms_norm_eps;
         Ok(Self {
@@ -89,11 +102,7 @@ impl<B: Backend> DecoderLayer<B> {
                 num_kv_heads: c.num_key_value_heads,
                 head_dim: d,
             },
-            mlp: TextMlp {
-                gate_proj: loader.linear(&format!("{prefix}.mlp.gate_proj"), c.intermediate_size, h, false)?,
-                up_proj: loader.linear(&format!("{prefix}.mlp.up_proj"), c.intermediate_size, h, false)?,
-                down_proj: loader.linear(&format!("{prefix}.mlp.down_proj"), h, c.intermediate_size, false)?,
-            },
+            mlp: TextMlp::load(loader, &format!("{prefix}.mlp"), index, c)?,
             input_layernorm: loader.rms_norm(&format!("{prefix}.input_layernorm"), h, eps)?,
             post_attention_layernorm: loader.rms_norm(&format!("{prefix}.post_attention_layernorm"), h, eps)?,
         })
@@ -120,8 +129,36 @@ impl<B: Backend> DecoderLayer<B> {
 }
 
 impl<B: Backend> TextMlp<B> {
+    /// Loads the MLP of layer `index` at `prefix`: sparse when the config says so.
+    pub fn load(loader: &WeightLoader<B>, prefix: &str, index: usize, c: &TextConfig) -> Result<Self> {
+        let h = c.hidden_size;
+        match c.moe.as_ref().filter(|moe| moe.is_sparse(index)) {
+            Some(moe) => {
+                let (router, experts) = load_sparse(loader, prefix, moe.num_experts, h, moe.moe_intermediate_size)?;
+                Ok(Self { gate_proj: None, up_proj: None, down_proj: None, gate: Some(router), experts: Some(experts), top_k: moe.num_experts_per_tok })
+            }
+            None => Ok(Self {
+                gate_proj: Some(loader.linear(&format!("{prefix}.gate_proj"), c.intermediate_size, h, false)?),
+                up_proj: Some(loader.linear(&format!("{prefix}.up_proj"), c.intermediate_size, h, false)?),
+                down_proj: Some(loader.linear(&format!("{prefix}.down_proj"), h, c.intermediate_size, false)?),
+                gate: None,
+                experts: None,
+                top_k: 0,
+            }),
+        }
+    }
+
+    /// Whether this is a sparse MoE block.
+    pub fn is_sparse(&self) -> bool {
+        self.experts.is_some()
+    }
+
     fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        self.down_proj.forward(silu(self.gate_proj.forward(x.clone())) * self.up_proj.forward(x))
+        match (&self.gate_proj, &self.up_proj, &self.down_proj, &self.gate, &self.experts) {
+            (Some(gate), Some(up), Some(down), None, None) => down.forward(silu(gate.forward(x.clone())) * up.forward(x)),
+            (None, None, None, Some(router), Some(experts)) => sparse_forward(router, experts, self.top_k, x),
+            _ => unreachable!("TextMlp holds either the dense projections or a router with experts"),
+        }
     }
 }
 

@@ -315,6 +315,20 @@ fn greedy_tokens_match_transformers() {
     greedy_tokens_match::<Cpu>(&MODELS, &CASES, &Default::default(), "cpu");
 }
 
+/// The Qwen3-VL-MoE fixture (`fixtures/make_moe_fixtures.py`): sparse layers 0, 1, 2, 4 with 8
+/// experts, 2 per token, and the dense layer 3 (`mlp_only_layers`).
+const MOE_CASES: [&str; 3] = ["one_image", "two_images", "text_only"];
+
+#[test]
+fn every_golden_tensor_of_tiny_moe_matches_transformers() {
+    every_golden_tensor_matches::<Cpu>("tiny-moe", &MOE_CASES, &Default::default(), "cpu", Precision::F32);
+}
+
+#[test]
+fn moe_greedy_tokens_match_transformers() {
+    greedy_tokens_match::<Cpu>(&["tiny-moe"], &MOE_CASES, &Default::default(), "cpu");
+}
+
 // On wgpu the suites use tiny-b alone (three deepstack taps): on lavapipe each new kernel costs
 // seconds of shader compilation, and tiny-a adds shapes, not code paths. Every case runs in f32;
 // generation (a new attention shape per decoded token) and f16 (a second set of kernels) run on
