@@ -67,7 +67,7 @@ pub fn run(args: InspectArgs) -> Result<(), Box<dyn Error>> {
     }
     let t = &config.text;
     let v = &config.vision;
-    println!("Qwen3-VL model at {}", args.model.display());
+    println!("{} model ({}) at {}", config.family.architecture(), config.family, args.model.display());
     println!(
         "text:   {} layers, hidden {}, mlp {}, heads {} (kv {}), head_dim {}, vocab {}, rope_theta {}, mrope {:?}, lm_head {}",
         t.num_hidden_layers,
@@ -81,6 +81,16 @@ pub fn run(args: InspectArgs) -> Result<(), Box<dyn Error>> {
         t.mrope_section,
         if config.tie_word_embeddings { "tied" } else { "separate" }
     );
+    if let Some(moe) = &t.moe {
+        let sparse = (0..t.num_hidden_layers).filter(|&i| t.is_sparse_layer(i)).count();
+        println!(
+            "moe:    {sparse} sparse layers of {} experts (width {}, {} per token); dense layers {:?}",
+            moe.num_experts,
+            moe.moe_intermediate_size,
+            moe.num_experts_per_tok,
+            (0..t.num_hidden_layers).filter(|&i| !t.is_sparse_layer(i)).collect::<Vec<_>>()
+        );
+    }
     println!(
         "vision: {} blocks, hidden {}, mlp {}, heads {}, patch {}, merge {}, deepstack taps {:?}",
         v.depth, v.hidden_size, v.intermediate_size, v.num_heads, v.patch_size, v.spatial_merge_size, v.deepstack_visual_indexes
@@ -91,7 +101,8 @@ pub fn run(args: InspectArgs) -> Result<(), Box<dyn Error>> {
     println!("  lm_head           {:>16}", if config.tie_word_embeddings { "tied".to_string() } else { group_digits(counts.lm_head) });
     println!("  text layers       {:>16}", group_digits(counts.text_layers.iter().sum()));
     for (i, n) in counts.text_layers.iter().enumerate() {
-        println!("    layer {i:>3}       {:>16}", group_digits(*n));
+        let kind = if t.is_sparse_layer(i) { "  (sparse)" } else { "" };
+        println!("    layer {i:>3}       {:>16}{kind}", group_digits(*n));
     }
     Ok(())
 }

@@ -18,7 +18,7 @@ fn golden(model: &str, case: &str) -> serde_json::Value {
 
 #[test]
 fn generate_json_matches_transformers_greedy_tokens() {
-    for model in ["tiny-a", "tiny-b"] {
+    for model in ["tiny-a", "tiny-b", "tiny-moe"] {
         let expected = golden(model, "one_image");
         let model_dir = fixtures().join("models").join(model);
         let image = fixtures().join("images/landscape.png");
@@ -41,6 +41,24 @@ fn generate_json_matches_transformers_greedy_tokens() {
         assert!(prompt_tokens > 20, "{model}: prompt tokens include the image tokens");
         assert!(json["text"].is_string());
     }
+}
+
+#[test]
+fn inspect_names_the_family_and_its_sparse_layers() {
+    let model_dir = fixtures().join("models/tiny-moe");
+    let output = interlace(&["inspect", "--model", model_dir.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.starts_with("Qwen3VLMoeForConditionalGeneration model (qwen3_vl_moe)"), "{stdout}");
+    assert!(stdout.contains("moe:    4 sparse layers of 8 experts (width 24, 2 per token); dense layers [3]"), "{stdout}");
+
+    // A family interlace does not load is named, with the supported ones.
+    let dir = tempfile::tempdir().unwrap();
+    let config = std::fs::read_to_string(model_dir.join("config.json")).unwrap().replace(r#""model_type": "qwen3_vl_moe","#, r#""model_type": "qwen2_5_vl","#);
+    std::fs::write(dir.path().join("config.json"), config).unwrap();
+    let output = interlace(&["inspect", "--model", dir.path().to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("`qwen2_5_vl` is not a supported model family; supported: qwen3_vl"), "{stderr}");
 }
 
 #[test]

@@ -238,3 +238,51 @@ fn run_with_a_plan_from_another_strategy_skips_similarity_and_selection() {
     let other = interlace(&["run", "--model", model, "--data", data, "--plan", plan_arg, "--out", &format!("{out_arg}2")]);
     assert!(!other.status.success(), "a 6-layer plan on a 5-layer model");
 }
+
+/// Every tensor of a model directory, by name: (dtype, shape, bytes).
+fn tensors(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut all = std::collections::BTreeMap::new();
+    for (_, bytes) in weights(dir) {
+        let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        for (name, view) in file.tensors() {
+            all.insert(name, view.data().to_vec());
+        }
+    }
+    all
+}
+
+#[test]
+fn run_prunes_and_trains_a_qwen3_vl_moe_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let model = fixtures().join("models/tiny-moe");
+    let data = fixtures().join("train/conversations.jsonl");
+    let (model_arg, data_arg, out_arg) = (model.to_str().unwrap(), data.to_str().unwrap(), out.to_str().unwrap());
+    ok(interlace(&["run", "--model", model_arg, "--data", data_arg, "--ratio", "0.2", "--out", out_arg, "--lr", "1e-3"]));
+    let work = dir.path().join("out.work");
+    let plan: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(work.join("plan.json")).unwrap()).unwrap();
+    let drop = plan["drop"][0].as_u64().unwrap() as usize;
+    let finetune = plan["finetune"][0].as_u64().unwrap() as usize;
+    // The dense layer 3 (`mlp_only_layers`) keeps its kind under its new index.
+    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    let dense_after = if drop < 3 { 2 } else { 3 };
+    assert_eq!(config["text_config"]["num_hidden_layers"], 4);
+    assert_eq!(config["text_config"]["mlp_only_layers"], serde_json::json!([dense_after]), "drop {drop}");
+    // Exactly the fine-tuned layer changed, its router and experts included; the rest is the pruned checkpoint.
+    let (pruned, trained) = (tensors(&work.join("pruned")), tensors(&out));
+    assert_eq!(pruned.keys().collect::<Vec<_>>(), trained.keys().collect::<Vec<_>>());
+    let new_index = finetune - usize::from(drop < finetune);
+    let prefix = format!("model.language_model.layers.{new_index}.");
+    for (name, bytes) in &pruned {
+        let changed = &trained[name] != bytes;
+        if !name.starts_with(&prefix) {
+            assert!(!changed, "{name} changed but belongs to no fine-tuned layer");
+        }
+    }
+    if new_index != dense_after {
+        for part in ["mlp.gate.weight", "mlp.experts.gate_up_proj", "mlp.experts.down_proj"] {
+            let name = format!("{prefix}{part}");
+            assert_ne!(trained[&name], pruned[&name], "{name} trains with its layer");
+        }
+    }
+}

@@ -4,6 +4,8 @@
 //! to know about a family is therefore purely textual (which tensor-name prefix holds layer `i`,
 //! which config fields count layers) and is captured by [`CheckpointLayout`].
 
+use crate::kinds::PeriodicKindsLayout;
+
 /// Where a family keeps an optional stack of vision-encoder blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VisionLayout {
@@ -48,6 +50,12 @@ pub trait CheckpointLayout {
     fn vision(&self) -> Option<VisionLayout> {
         None
     }
+
+    /// A rule in the config that gives layers one of two kinds by index (sparse MoE layers),
+    /// rewritten on removal so every surviving layer keeps its kind.
+    fn periodic_kinds(&self) -> Option<PeriodicKindsLayout> {
+        None
+    }
 }
 
 /// Qwen3-VL (`Qwen3VLForConditionalGeneration`): text layers under
@@ -79,6 +87,38 @@ impl CheckpointLayout for Qwen3VlLayout {
             depth_field: "/vision_config/depth",
             taps: Some(TapLayout { indexes_field: "/vision_config/deepstack_visual_indexes", module_prefix: "model.visual.deepstack_merger_list." }),
         })
+    }
+}
+
+/// Qwen3-VL-MoE (`Qwen3VLMoeForConditionalGeneration`): the Qwen3-VL layout, with sparse MoE
+/// layers chosen by `text_config.decoder_sparse_step` and `text_config.mlp_only_layers`. The
+/// experts' fused tensors (`mlp.experts.gate_up_proj`) are per layer, so they move with it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Qwen3VlMoeLayout;
+
+impl CheckpointLayout for Qwen3VlMoeLayout {
+    fn name(&self) -> &'static str {
+        "qwen3_vl_moe"
+    }
+
+    fn text_layer_prefix(&self) -> &'static str {
+        Qwen3VlLayout.text_layer_prefix()
+    }
+
+    fn layer_count_fields(&self) -> &'static [&'static str] {
+        Qwen3VlLayout.layer_count_fields()
+    }
+
+    fn per_layer_list_fields(&self) -> &'static [&'static str] {
+        Qwen3VlLayout.per_layer_list_fields()
+    }
+
+    fn vision(&self) -> Option<VisionLayout> {
+        Qwen3VlLayout.vision()
+    }
+
+    fn periodic_kinds(&self) -> Option<PeriodicKindsLayout> {
+        Some(PeriodicKindsLayout { step_field: "/text_config/decoder_sparse_step", exceptions_field: "/text_config/mlp_only_layers" })
     }
 }
 

@@ -17,6 +17,7 @@
 #![deny(missing_docs)]
 
 mod error;
+mod kinds;
 mod layers;
 mod layerwise;
 mod layout;
@@ -26,9 +27,10 @@ mod skip;
 mod stack;
 
 pub use error::CoreError;
+pub use kinds::{PeriodicKindsLayout, PeriodicLayerKinds};
 pub use layers::LayerSet;
 pub use layerwise::{has_trainable_params, LayerwiseForward};
-pub use layout::{indexed_tensor, CheckpointLayout, DecoderOnlyLayout, Qwen3VlLayout, TapLayout, VisionLayout};
+pub use layout::{indexed_tensor, CheckpointLayout, DecoderOnlyLayout, Qwen3VlLayout, Qwen3VlMoeLayout, TapLayout, VisionLayout};
 pub use observer::{CollectHiddenStates, HiddenStateObserver, NoObserver, TapPoint};
 pub use plan::{Plan, PlanError, MAX_LAYERS};
 pub use skip::SkipLayersForward;

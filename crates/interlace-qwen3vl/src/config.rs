@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use interlace_core::PeriodicLayerKinds;
 use serde_json::Value;
 
 use crate::{Qwen3VlError, Result};
@@ -53,18 +54,22 @@ pub struct MoeConfig {
 }
 
 impl MoeConfig {
-    /// Whether layer `index` has a sparse MoE block, by transformers' rule
-    /// (`Qwen3VLMoeTextDecoderLayer.__init__`).
-    pub fn is_sparse(&self, index: usize) -> bool {
-        !self.mlp_only_layers.contains(&index) && self.num_experts > 0 && (index + 1).is_multiple_of(self.decoder_sparse_step)
+    /// transformers' rule (`Qwen3VLMoeTextDecoderLayer.__init__`) as a [`PeriodicLayerKinds`]:
+    /// sparse when `(i + 1) % decoder_sparse_step == 0` and `i` is not in `mlp_only_layers`.
+    pub fn kinds(&self) -> PeriodicLayerKinds {
+        PeriodicLayerKinds { step: self.decoder_sparse_step, exceptions: self.mlp_only_layers.clone() }
     }
 
-    /// The settings after keeping only the layers `kept` (ascending, old indices): the step becomes
-    /// 1 and `mlp_only_layers` lists the dense survivors under their new indices, so every surviving
-    /// layer keeps its kind. With step 1 this is just the renumbered list.
+    /// Whether layer `index` has a sparse MoE block.
+    pub fn is_sparse(&self, index: usize) -> bool {
+        self.num_experts > 0 && self.kinds().is_periodic(index)
+    }
+
+    /// The settings after keeping only the layers `kept` (ascending, old indices): every
+    /// surviving layer keeps its kind (see [`PeriodicLayerKinds::keeping`]).
     pub fn keeping(&self, kept: &[usize]) -> Self {
-        let mlp_only_layers = kept.iter().enumerate().filter(|(_, &old)| !self.is_sparse(old)).map(|(new, _)| new).collect();
-        Self { decoder_sparse_step: 1, mlp_only_layers, ..self.clone() }
+        let kinds = self.kinds().keeping(kept);
+        Self { decoder_sparse_step: kinds.step, mlp_only_layers: kinds.exceptions, ..self.clone() }
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use interlace_core::{CheckpointLayout, DecoderOnlyLayout, Qwen3VlLayout};
+use interlace_core::{CheckpointLayout, DecoderOnlyLayout, PeriodicKindsLayout, PeriodicLayerKinds, Qwen3VlLayout, Qwen3VlMoeLayout};
 
 use crate::json::Json;
 use crate::renumber::Renumbering;
@@ -33,8 +33,10 @@ impl ModelConfig {
     /// top-level `num_hidden_layers` without a `text_config`.
     pub fn detect_layout(&self) -> Result<Box<dyn CheckpointLayout>, SurgeryError> {
         let model_type = self.json.get("model_type").and_then(Json::as_str).unwrap_or("");
-        if model_type == "qwen3_vl" {
-            return Ok(Box::new(Qwen3VlLayout));
+        match model_type {
+            "qwen3_vl" => return Ok(Box::new(Qwen3VlLayout)),
+            "qwen3_vl_moe" => return Ok(Box::new(Qwen3VlMoeLayout)),
+            _ => {}
         }
         if self.json.get("text_config").is_none() && self.json.get("num_hidden_layers").is_some() {
             return Ok(Box::new(DecoderOnlyLayout));
@@ -93,6 +95,9 @@ impl ModelConfig {
                 *value = keep_entries(value, &kept_layers, renumbering.text.num_layers()).map_err(|reason| self.invalid(format!("{field}: {reason}")))?;
             }
         }
+        if let Some(fields) = layout.periodic_kinds() {
+            self.rewrite_periodic_kinds(&mut json, fields, &kept_layers, renumbering.text.num_layers())?;
+        }
         if let Some(vision) = &renumbering.vision {
             let depth = vision.blocks.num_layers() - vision.blocks.len();
             let depth_field = json.pointer_mut(vision.layout.depth_field).ok_or_else(|| self.invalid(format!("{} is missing", vision.layout.depth_field)))?;
@@ -104,6 +109,35 @@ impl ModelConfig {
             }
         }
         Ok(json)
+    }
+
+    /// Rewrites a sparse-layer rule so each surviving layer keeps its kind; a config without the
+    /// rule's fields is left alone when no layer's kind would change (step 1, no exceptions).
+    fn rewrite_periodic_kinds(&self, json: &mut Json, fields: PeriodicKindsLayout, kept: &[usize], num_layers: usize) -> Result<(), SurgeryError> {
+        let step = if json.pointer(fields.step_field).is_some() { self.usize_field(fields.step_field)? } else { 1 };
+        if step == 0 {
+            return Err(self.invalid(format!("{} is 0", fields.step_field)));
+        }
+        let exceptions = self.usize_list(fields.exceptions_field)?.unwrap_or_default();
+        if let Some(&layer) = exceptions.iter().find(|&&l| l >= num_layers) {
+            return Err(self.invalid(format!("{} lists layer {layer}, but the model has {num_layers} layers", fields.exceptions_field)));
+        }
+        let after = PeriodicLayerKinds { step, exceptions }.keeping(kept);
+        if let Some(value) = json.pointer_mut(fields.step_field) {
+            *value = Json::from_u64(after.step as u64);
+        }
+        let list = Json::Array(after.exceptions.iter().map(|&l| Json::from_u64(l as u64)).collect());
+        match json.pointer_mut(fields.exceptions_field) {
+            Some(value) => *value = list,
+            None if after.exceptions.is_empty() => {}
+            None => {
+                // The pruned model needs the list the source config left to its default.
+                let (parent, key) = fields.exceptions_field.rsplit_once('/').unwrap_or(("", fields.exceptions_field));
+                let owner = if parent.is_empty() { Some(&mut *json) } else { json.pointer_mut(parent) };
+                owner.ok_or_else(|| self.invalid(format!("{parent} is missing")))?.set(key, list);
+            }
+        }
+        Ok(())
     }
 
     fn count(&self, field: &str, value: &Json) -> Result<usize, SurgeryError> {
@@ -135,5 +169,35 @@ mod tests {
         assert!(err.contains("at most 65536 layers"), "{err}");
         let fine = ModelConfig { path: "config.json".into(), json: Json::parse(r#"{"num_hidden_layers": 36}"#).unwrap() };
         assert_eq!(fine.text_layers(&DecoderOnlyLayout).unwrap(), 36);
+    }
+
+    fn moe_config(text: &str) -> ModelConfig {
+        let json = format!(r#"{{"model_type": "qwen3_vl_moe", "text_config": {{"num_hidden_layers": 6{text}}}, "vision_config": {{"depth": 2}}}}"#);
+        ModelConfig { path: "config.json".into(), json: Json::parse(&json).unwrap() }
+    }
+
+    fn pruned_text(config: &ModelConfig, drop: &[usize]) -> String {
+        let layout = config.detect_layout().unwrap();
+        let renumbering = Renumbering { text: interlace_core::LayerSet::new(drop.iter().copied(), 6).unwrap(), vision: None };
+        let text = config.pruned(layout.as_ref(), &renumbering).unwrap().pointer("/text_config").unwrap().to_pretty_string();
+        text.split_whitespace().collect::<Vec<_>>().join(" ").replace("[ ", "[").replace(" ]", "]")
+    }
+
+    #[test]
+    fn moe_sparse_layer_rules_are_rewritten_so_every_survivor_keeps_its_kind() {
+        // step 1: the dense layer 3 becomes 1 after dropping 1 and 2; 0 is dropped from the list
+        let step1 = moe_config(r#", "decoder_sparse_step": 1, "mlp_only_layers": [0, 3]"#);
+        assert!(pruned_text(&step1, &[0, 1, 2]).contains(r#""mlp_only_layers": [0]"#), "{}", pruned_text(&step1, &[0, 1, 2]));
+        // step 2 (sparse 1, 3, 5; 3 excepted): dropping 0 would make transformers rebuild layer 1 as
+        // sparse-at-index-0; the rewrite switches to step 1 with explicit dense layers
+        let step2 = moe_config(r#", "decoder_sparse_step": 2, "mlp_only_layers": [3]"#);
+        let text = pruned_text(&step2, &[0]);
+        assert!(text.contains(r#""decoder_sparse_step": 1"#) && text.contains(r#""mlp_only_layers": [1, 2, 3]"#), "{text}");
+        // a config that leaves the list to its default gets one when the survivors need it
+        let implicit = moe_config(r#", "decoder_sparse_step": 2"#);
+        assert!(pruned_text(&implicit, &[0]).contains(r#""mlp_only_layers": [1, 3]"#), "{}", pruned_text(&implicit, &[0]));
+        let bad = moe_config(r#", "mlp_only_layers": [7]"#);
+        let renumbering = Renumbering { text: interlace_core::LayerSet::new([0], 6).unwrap(), vision: None };
+        assert!(bad.pruned(&Qwen3VlMoeLayout, &renumbering).unwrap_err().to_string().contains("lists layer 7"));
     }
 }

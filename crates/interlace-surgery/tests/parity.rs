@@ -26,11 +26,14 @@ struct Case {
     inputs: &'static [&'static str],
 }
 
-const CASES: [Case; 4] = [
+const CASES: [Case; 5] = [
     Case { name: "tiny-a-drop-1-3", model: "tiny-a", drop: &[1, 3], drop_vision: &[], allow_deepstack: false, inputs: &["one_image", "text_only"] },
     Case { name: "tiny-b-drop-0-4", model: "tiny-b", drop: &[0, 4], drop_vision: &[], allow_deepstack: false, inputs: &["one_image", "text_only"] },
     Case { name: "tiny-a-drop-1-3-vision-1", model: "tiny-a", drop: &[1, 3], drop_vision: &[1], allow_deepstack: false, inputs: &["one_image"] },
     Case { name: "tiny-a-drop-2-vision-2-deepstack", model: "tiny-a", drop: &[2], drop_vision: &[2], allow_deepstack: true, inputs: &["one_image"] },
+    // Qwen3-VL-MoE (fixtures/make_moe_fixtures.py): the dense layer 3 becomes layer 1, the experts
+    // of layers 0 and 4 move with them
+    Case { name: "tiny-moe-drop-1-2", model: "tiny-moe", drop: &[1, 2], drop_vision: &[], allow_deepstack: false, inputs: &["one_image", "text_only"] },
 ];
 
 fn load(dir: &std::path::Path) -> Qwen3VlForConditionalGeneration<B> {
@@ -91,6 +94,7 @@ fn on_disk_pruning_equals_in_memory_pruning_exactly() {
         assert_eq!(memory_report.after.params, on_disk.param_count());
         assert_eq!(memory_report.before.layers - memory_report.after.layers, drop.len());
         assert_eq!((report.layers_before, report.layers_after), (memory_report.before.layers, memory_report.after.layers));
+        assert_eq!(on_disk.config, in_memory.config, "{case}: the rewritten config.json describes the in-memory model");
         for input_case in inputs {
             let x = input(model, input_case);
             assert_eq!(logits(&on_disk, &x), logits(&in_memory, &x), "{case}/{input_case}: on-disk vs in-memory");
