@@ -1,4 +1,5 @@
-//! Every bad checkpoint gives a typed error naming the file and tensor, never a panic.
+//! Every bad checkpoint gives a typed error naming the file and tensor, never a panic; the other
+//! storage layouts transformers reads are read too.
 
 mod common;
 
@@ -53,7 +54,7 @@ const TENSOR: &str = "model.language_model.layers.1.mlp.up_proj.weight";
 
 #[test]
 fn fixture_models_load() {
-    for name in ["tiny-a", "tiny-b"] {
+    for name in ["tiny-a", "tiny-b", "tiny-moe"] {
         load(&common::fixtures().join("models").join(name)).unwrap();
     }
 }
@@ -193,4 +194,50 @@ fn no_weights_at_all() {
         }
     }
     assert!(matches!(load(&dir).unwrap_err(), Qwen3VlError::NoWeights { .. }));
+}
+
+/// `[E, R, C]` bf16 bytes transposed to `[E, C, R]`.
+fn transpose_experts(shape: &[usize], bytes: &[u8]) -> Vec<u8> {
+    let (e, r, c) = (shape[0], shape[1], shape[2]);
+    let mut out = vec![0u8; bytes.len()];
+    for x in 0..e {
+        for i in 0..r {
+            for j in 0..c {
+                let (from, to) = (((x * r + i) * c + j) * 2, ((x * c + j) * r + i) * 2);
+                out[to..to + 2].copy_from_slice(&bytes[from..from + 2]);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn moe_experts_stored_in_the_hub_layout_compute_the_same_logits() {
+    // The Qwen3-VL-MoE hub files store `gate_up_proj [E, H, 2I]` and `down_proj [E, I, H]`;
+    // transformers 5 transposes them on load (conversion_mapping.py, `Transpose(1, 2)`).
+    let (_tmp, dir) = copy_model("tiny-moe");
+    let names: Vec<String> = {
+        let index: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join(INDEX_FILE)).unwrap()).unwrap();
+        index["weight_map"].as_object().unwrap().keys().filter(|n| n.contains(".mlp.experts.")).cloned().collect()
+    };
+    assert_eq!(names.len(), 8, "4 sparse layers, 2 fused tensors each");
+    for name in &names {
+        rewrite_shard(&dir, name, |tensors| {
+            let entry = tensors.iter_mut().find(|(n, ..)| n == name).unwrap();
+            entry.3 = transpose_experts(&entry.2, &entry.3);
+            entry.2 = vec![entry.2[0], entry.2[2], entry.2[1]];
+        });
+    }
+    let model = load(&dir).unwrap();
+    let layout = model.model.language_model.layers[0].mlp.experts.as_ref().unwrap().layout;
+    assert_eq!(layout, interlace_qwen3vl::moe::ExpertLayout::InOut);
+    let golden = common::Golden::load("tiny-moe", "text_only");
+    let input = interlace_qwen3vl::Qwen3VlInput {
+        input_ids: golden.i64("input_ids").into_iter().map(|t| t as u32).collect(),
+        pixel_values: Vec::new(),
+        image_grid_thw: Vec::new(),
+    };
+    let logits = model.forward(&input).unwrap().into_data().into_vec::<f32>().unwrap();
+    let error = common::relative_error(&logits, &golden.f32("logits"));
+    assert!(error < 1e-5, "relative error {error:.3e} against transformers");
 }
