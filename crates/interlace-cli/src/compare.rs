@@ -1,5 +1,6 @@
 //! `interlace compare`: every selection strategy on one calibration set, side by side.
 
+use interlace_qwen3vl::processor::Qwen3VlProcessor;
 use std::error::Error;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -10,7 +11,7 @@ use interlace_prune::with_backend;
 use interlace_prune::{BackendKind, FloatKind};
 use interlace_qwen3vl::Qwen3VlForConditionalGeneration;
 use interlace_similarity::{
-    compare_strategies, comparison_passes, n_drop_for, write_outputs, CalibrationConfig, Calibrator, CompareConfig, QwenInputBuilder, RunMetadata, RunSummary,
+    compare_strategies, comparison_passes, n_drop_for, write_outputs, CalibrationConfig, Calibrator, ChatInputBuilder, CompareConfig, RunMetadata, RunSummary,
     SimilarityTables,
 };
 
@@ -44,7 +45,7 @@ pub struct CompareArgs {
 
 /// Measures, selects with every strategy, scores each plan and writes the report.
 pub fn run(args: CompareArgs) -> Result<(), Box<dyn Error>> {
-    let builder = QwenInputBuilder::from_dir(&args.model)?;
+    let builder = ChatInputBuilder::new(Qwen3VlProcessor::from_dir(&args.model)?);
     let inputs = args.calibration.inputs(&builder)?;
     let sims = args.out.join("similarity");
     let comparison = with_backend!(args.backend, |B, device| {

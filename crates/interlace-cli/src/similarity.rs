@@ -1,5 +1,6 @@
 //! `interlace similarity`: per-layer hidden-state similarities on calibration data.
 
+use interlace_qwen3vl::processor::Qwen3VlProcessor;
 use std::error::Error;
 use std::path::PathBuf;
 
@@ -7,7 +8,7 @@ use clap::{Args, ValueEnum};
 use interlace_core::{DecoderStack, TapPoint};
 use interlace_qwen3vl::Qwen3VlForConditionalGeneration;
 use interlace_similarity::{
-    calibrate, sample_order, write_outputs, CalibrationConfig, CalibrationData, CalibrationProgress, Calibrator, QwenInputBuilder, RunMetadata,
+    calibrate, sample_order, write_outputs, CalibrationConfig, CalibrationData, CalibrationProgress, Calibrator, ChatInputBuilder, RunMetadata,
 };
 
 use interlace_prune::with_backend;
@@ -71,7 +72,7 @@ pub fn run(args: SimilarityArgs) -> Result<(), Box<dyn Error>> {
     };
     let mut data = CalibrationData::open(&args.data, args.image_root.as_deref())?;
     let order = sample_order(data.len(), args.sample_portion, args.seed, args.max_samples)?;
-    let builder = QwenInputBuilder::from_dir(&args.model)?;
+    let builder = ChatInputBuilder::new(Qwen3VlProcessor::from_dir(&args.model)?);
     let config = CalibrationConfig { packs: args.packs.clone(), tap };
     let (result, summary) = with_backend!(args.backend, |B, device| {
         let model = Qwen3VlForConditionalGeneration::<B>::from_pretrained(&args.model, &device, args.dtype.dtype())?;

@@ -1,5 +1,6 @@
 //! `interlace sleb`: a pruning plan by calibration loss (SLEB, or the one-shot perplexity rule).
 
+use interlace_qwen3vl::processor::Qwen3VlProcessor;
 use std::error::Error;
 use std::path::{Path, PathBuf};
 
@@ -10,8 +11,8 @@ use interlace_prune::with_backend;
 use interlace_prune::{BackendKind, FloatKind};
 use interlace_qwen3vl::Qwen3VlForConditionalGeneration;
 use interlace_similarity::{
-    loss_selection_passes, n_drop_for, plan_for_drop, sample_order, select_by_loss, CalibrationData, FinetuneRule, InputBuilder, LossRule, LossSelectionConfig,
-    QwenInputBuilder,
+    loss_selection_passes, n_drop_for, plan_for_drop, sample_order, select_by_loss, CalibrationData, ChatInputBuilder, FinetuneRule, InputBuilder, LossRule,
+    LossSelectionConfig,
 };
 
 /// Arguments of `interlace sleb`.
@@ -87,7 +88,7 @@ pub struct CalibrationSet {
 impl CalibrationSet {
     /// Builds every calibration input once (they are scored in every pass), skipping bad
     /// records unless `--strict`.
-    pub fn inputs(&self, builder: &QwenInputBuilder) -> Result<Vec<<QwenInputBuilder as InputBuilder>::Input>, Box<dyn Error>> {
+    pub fn inputs(&self, builder: &ChatInputBuilder<Qwen3VlProcessor>) -> Result<Vec<interlace_qwen3vl::Qwen3VlInput>, Box<dyn Error>> {
         let mut data = CalibrationData::open(&self.data, self.image_root.as_deref())?;
         let order = sample_order(data.len(), self.sample_portion, self.seed, self.max_samples)?;
         let mut inputs = Vec::with_capacity(order.len());
@@ -108,7 +109,7 @@ impl CalibrationSet {
 
 /// Scores the layers, prints the plan and writes plan.json and sleb.json.
 pub fn run(args: SlebArgs) -> Result<(), Box<dyn Error>> {
-    let builder = QwenInputBuilder::from_dir(&args.model)?;
+    let builder = ChatInputBuilder::new(Qwen3VlProcessor::from_dir(&args.model)?);
     let inputs = args.calibration.inputs(&builder)?;
     let rule = if args.one_shot { LossRule::OneShot } else { LossRule::Sleb };
     let selection = with_backend!(args.backend, |B, device| {

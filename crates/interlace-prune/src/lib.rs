@@ -30,6 +30,7 @@ pub use backend::{devices_at, not_compiled, BackendKind, DeviceIndex, FloatKind}
 pub use burn;
 pub use pipeline::{adapt_dir, check_plan_matches, sha256_file, AdaptOptions, CalibrationOptions, Pipeline, PipelineError};
 
+pub use interlace_chat as chat;
 pub use interlace_core as core;
 pub use interlace_eval as eval;
 pub use interlace_qwen3vl as qwen3vl;

@@ -13,7 +13,7 @@ use interlace_core::{CoreError, DecoderStack, LayerSet, Plan, PlanError, TapPoin
 use interlace_qwen3vl::processor::Qwen3VlProcessor;
 use interlace_qwen3vl::{Qwen3VlConfig, Qwen3VlError, Qwen3VlForConditionalGeneration};
 use interlace_similarity::{
-    calibrate, sample_order, select, write_outputs, CalibrationConfig, CalibrationData, CalibrationEvent, CalibrationResult, Calibrator, QwenInputBuilder,
+    calibrate, sample_order, select, write_outputs, CalibrationConfig, CalibrationData, CalibrationEvent, CalibrationResult, Calibrator, ChatInputBuilder,
     RunMetadata, RunSummary, SimilarityError, SimilarityTables, Strategy,
 };
 use interlace_surgery::{prune_checkpoint, DiskPruneOptions, DiskPruneReport, DropSpec, Progress, SurgeryError};
@@ -187,7 +187,7 @@ impl Pipeline {
     ) -> Result<(CalibrationResult, RunSummary), PipelineError> {
         let mut records = CalibrationData::open(data, options.image_root.as_deref())?;
         let order = sample_order(records.len(), options.sample_portion, options.seed, options.max_samples)?;
-        let builder = QwenInputBuilder::from_dir(&self.model_dir)?;
+        let builder = ChatInputBuilder::new(Qwen3VlProcessor::from_dir(&self.model_dir).map_err(Qwen3VlError::from)?);
         let model = Qwen3VlForConditionalGeneration::<B>::from_pretrained(&self.model_dir, device, self.dtype)?;
         let mut calibrator = Calibrator::new(CalibrationConfig { packs: options.packs.clone(), tap: options.tap }, model.num_layers())?;
         let summary = calibrate(&model, &builder, &mut records, &order, &mut calibrator, options.strict, on_event)?;

@@ -609,8 +609,14 @@ mod tests {
         let saved = moe(r#""num_local_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 8,"#);
         assert_eq!(Qwen3VlConfig::from_json_str(&saved, "c").unwrap().text.moe.unwrap().num_experts, 4);
         assert_eq!(field_of(&moe(r#""num_experts": 4, "num_experts_per_tok": 5, "moe_intermediate_size": 8,"#)), "text_config.num_experts_per_tok");
-        assert_eq!(field_of(&moe(r#""num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 8, "mlp_only_layers": [2],"#)), "text_config.mlp_only_layers");
-        assert_eq!(field_of(&moe(r#""num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 8, "decoder_sparse_step": 0,"#)), "text_config.decoder_sparse_step");
+        assert_eq!(
+            field_of(&moe(r#""num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 8, "mlp_only_layers": [2],"#)),
+            "text_config.mlp_only_layers"
+        );
+        assert_eq!(
+            field_of(&moe(r#""num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 8, "decoder_sparse_step": 0,"#)),
+            "text_config.decoder_sparse_step"
+        );
     }
 
     #[test]
@@ -641,8 +647,13 @@ impl Qwen3VlConfig {
             "30B-A3B" => (2048, 6144, 48, 32, 27, 1152, 4304, [8, 16, 24], false),
             _ => return None,
         };
-        let moe = (size == "30B-A3B")
-            .then(|| MoeConfig { num_experts: 128, num_experts_per_tok: 8, moe_intermediate_size: 768, decoder_sparse_step: 1, mlp_only_layers: Vec::new() });
+        let moe = (size == "30B-A3B").then(|| MoeConfig {
+            num_experts: 128,
+            num_experts_per_tok: 8,
+            moe_intermediate_size: 768,
+            decoder_sparse_step: 1,
+            mlp_only_layers: Vec::new(),
+        });
         Some(Self {
             family: if moe.is_some() { Family::Qwen3VlMoe } else { Family::Qwen3Vl },
             text: TextConfig {

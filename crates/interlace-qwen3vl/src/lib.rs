@@ -16,13 +16,13 @@
 
 mod activation;
 pub mod cache;
+mod chat_processor;
 pub mod checkpoint;
 pub mod config;
 mod error;
 pub mod generate;
 mod input;
 pub mod linear;
-pub mod llava;
 pub mod loader;
 pub mod model;
 pub mod moe;
@@ -37,4 +37,6 @@ pub use config::{Family, MoeConfig, Qwen3VlConfig, TextConfig, VisionConfig};
 pub use error::{Qwen3VlError, Result};
 pub use generate::{generate, GenerationConfig, GenerationOutput, Sampling};
 pub use input::Qwen3VlInput;
+/// LLaVA / FineVision conversation files (moved to `interlace-chat`, re-exported here).
+pub use interlace_chat::llava;
 pub use model::{LayerContext, LogitsFor, Qwen3Vl, Qwen3VlForConditionalGeneration};

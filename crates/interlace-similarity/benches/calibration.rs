@@ -7,6 +7,7 @@
 //! It lives here rather than in interlace-qwen3vl because this crate already depends on that
 //! one; the reverse dev-dependency would be a cycle.
 
+use interlace_qwen3vl::processor::Qwen3VlProcessor;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use criterion::measurement::WallTime;
 use criterion::{black_box, BenchmarkGroup, Criterion, Throughput};
 use interlace_core::DecoderStack;
 use interlace_qwen3vl::{Qwen3VlForConditionalGeneration, Qwen3VlInput};
-use interlace_similarity::{CalibrationConfig, CalibrationRecord, Calibrator, InputBuilder, QwenInputBuilder};
+use interlace_similarity::{CalibrationConfig, CalibrationRecord, Calibrator, ChatInputBuilder, InputBuilder};
 
 type B = Flex<f32>;
 type Model = Qwen3VlForConditionalGeneration<B>;
@@ -28,7 +29,7 @@ fn fixtures() -> PathBuf {
 
 /// Builds the input exactly as `interlace similarity` does for a data record (images, then
 /// text, one user turn, generation prompt), once, outside the timed loop.
-fn input(builder: &QwenInputBuilder, images: Vec<PathBuf>, text: &str) -> Qwen3VlInput {
+fn input(builder: &ChatInputBuilder<Qwen3VlProcessor>, images: Vec<PathBuf>, text: &str) -> Qwen3VlInput {
     builder.build(&CalibrationRecord { line: 1, images, text: text.into() }).expect("build input")
 }
 
@@ -51,7 +52,7 @@ fn bench_prompt(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, model: &Mo
 fn main() {
     let dir = fixtures().join("models/tiny-a");
     let model = Model::from_pretrained(&dir, &FlexDevice, DType::F32).expect("model");
-    let builder = QwenInputBuilder::from_dir(&dir).expect("processor");
+    let builder = ChatInputBuilder::new(Qwen3VlProcessor::from_dir(&dir).expect("processor"));
     let text = input(&builder, Vec::new(), "Describe the weather in a mountain village on a winter morning, in three sentences.");
     let image = input(&builder, vec![fixtures().join("images/landscape.png")], "What is in this picture?");
 

@@ -9,11 +9,11 @@
 //! not taken for the question.
 //!
 //! The file format and its streaming reader are shared with training
-//! ([`interlace_qwen3vl::llava`]); this module only turns a record into a prompt.
+//! ([`interlace_chat::llava`]); this module only turns a record into a prompt.
 
 use std::path::{Path, PathBuf};
 
-use interlace_qwen3vl::llava::{ConversationRecord, LlavaError, RecordFile};
+use interlace_chat::llava::{ConversationRecord, LlavaError, RecordFile};
 
 use crate::pyrandom::PyRandom;
 use crate::SimilarityError;

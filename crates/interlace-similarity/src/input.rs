@@ -1,12 +1,8 @@
 //! Turning a calibration record into a model's input.
 
-use std::path::Path;
-
-use interlace_qwen3vl::processor::{ChatMessage, ContentPart, Qwen3VlProcessor};
-use interlace_qwen3vl::Qwen3VlInput;
+use interlace_chat::{ChatMessage, ChatProcessor, ContentPart};
 
 use crate::data::CalibrationRecord;
-use crate::SimilarityError;
 
 /// Builds the model input of one calibration record. The analysis is generic over this; only
 /// the implementation for a model family knows its prompt format.
@@ -19,25 +15,24 @@ pub trait InputBuilder {
     fn build(&self, record: &CalibrationRecord) -> Result<Self::Input, String>;
 }
 
-/// Qwen3-VL prompts as the official calibration builds them (`src/get_hidden_states.py`): one
-/// user turn holding the images and then the text, rendered with the model's chat template and a
-/// generation prompt, no system turn.
+/// Prompts as the official calibration builds them (`src/get_hidden_states.py`): one user turn
+/// holding the images and then the text, rendered by the model family's processor with its chat
+/// template and a generation prompt, no system turn. Works for every family whose processor
+/// implements [`ChatProcessor`].
 #[derive(Debug)]
-pub struct QwenInputBuilder {
-    processor: Qwen3VlProcessor,
+pub struct ChatInputBuilder<P> {
+    processor: P,
 }
 
-impl QwenInputBuilder {
-    /// Loads the processor (tokenizer, chat template, image settings) of a model directory.
-    pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self, SimilarityError> {
-        let processor =
-            Qwen3VlProcessor::from_dir(dir.as_ref()).map_err(|e| SimilarityError::InvalidFile { path: dir.as_ref().to_path_buf(), reason: e.to_string() })?;
-        Ok(Self { processor })
+impl<P: ChatProcessor> ChatInputBuilder<P> {
+    /// Wraps a model family's processor.
+    pub fn new(processor: P) -> Self {
+        Self { processor }
     }
 
-    /// Wraps a loaded processor.
-    pub fn new(processor: Qwen3VlProcessor) -> Self {
-        Self { processor }
+    /// The processor.
+    pub fn processor(&self) -> &P {
+        &self.processor
     }
 
     /// The chat messages of a record.
@@ -48,11 +43,10 @@ impl QwenInputBuilder {
     }
 }
 
-impl InputBuilder for QwenInputBuilder {
-    type Input = Qwen3VlInput;
+impl<P: ChatProcessor> InputBuilder for ChatInputBuilder<P> {
+    type Input = P::Input;
 
-    fn build(&self, record: &CalibrationRecord) -> Result<Qwen3VlInput, String> {
-        let processed = self.processor.process(&Self::messages(record), true).map_err(|e| e.to_string())?;
-        Ok(processed.into())
+    fn build(&self, record: &CalibrationRecord) -> Result<P::Input, String> {
+        self.processor.chat_input(&Self::messages(record), true)
     }
 }

@@ -8,7 +8,7 @@
 //!   averaged over the sample's tokens (official `src/get_hidden_states.py`). Hidden states are
 //!   consumed while the pass runs; only the last `max(k)` are kept. [`CalibrationData`] reads
 //!   LLaVA/FineVision records, [`InputBuilder`] turns one into the model's input
-//!   ([`QwenInputBuilder`] for Qwen3-VL), [`calibrate`] streams a data set through a model, and
+//!   ([`ChatInputBuilder`] for every family with an `interlace_chat::ChatProcessor`), [`calibrate`] streams a data set through a model, and
 //!   [`write_outputs`] writes the official `pack{k}.json`, `report.json` and `similarity.png`.
 //! - **Selection** ([`SimilarityTables`], [`select`], [`select_with`], [`manual_plan`]): the
 //!   official strategies of `src/train/train_interlace.py` (`interlace`, `interlace_oa`,
@@ -46,7 +46,7 @@ pub use calibrate::{CalibrationConfig, CalibrationResult, Calibrator, PackResult
 pub use compare::{compare_strategies, comparison_passes, Agreement, CompareConfig, CompareRow, Comparison};
 pub use data::{sample_order, CalibrationData, CalibrationRecord};
 pub use error::SimilarityError;
-pub use input::{InputBuilder, QwenInputBuilder};
+pub use input::{ChatInputBuilder, InputBuilder};
 pub use loss_select::{calibration_nll, loss_selection_passes, select_by_loss, CandidateScore, LossRound, LossRule, LossSelection, LossSelectionConfig};
 pub use metrics::Metric;
 pub use nll::{nll_sum, NllSum};

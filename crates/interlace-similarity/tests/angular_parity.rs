@@ -4,12 +4,13 @@
 //! in the same single calibration pass as the cosines, end to end from the image files; then the
 //! block each angular strategy drops, read back from the files `write_outputs` wrote.
 
+use interlace_qwen3vl::processor::Qwen3VlProcessor;
 use std::path::PathBuf;
 
 use burn::tensor::DType;
 use interlace_qwen3vl::Qwen3VlForConditionalGeneration;
 use interlace_similarity::{
-    calibrate, sample_order, select, write_outputs, CalibrationConfig, CalibrationData, Calibrator, Metric, QwenInputBuilder, RunMetadata, SimilarityTables,
+    calibrate, sample_order, select, write_outputs, CalibrationConfig, CalibrationData, Calibrator, ChatInputBuilder, Metric, RunMetadata, SimilarityTables,
     Strategy,
 };
 use interlace_testkit::Flex;
@@ -37,7 +38,7 @@ fn angular_distances_block_influence_and_blocks_equal_the_reference() {
         let n_layers = g["n_layers"].as_u64().unwrap() as usize;
         let dir = fixtures().join("models").join(name);
         let model = Qwen3VlForConditionalGeneration::<Cpu>::from_pretrained(&dir, &Default::default(), DType::F32).unwrap();
-        let builder = QwenInputBuilder::from_dir(&dir).unwrap();
+        let builder = ChatInputBuilder::new(Qwen3VlProcessor::from_dir(&dir).unwrap());
         let data_path = fixtures().join("calibration/calib.jsonl");
         let mut data = CalibrationData::open(&data_path, None).unwrap();
         let order = sample_order(data.len(), None, 42, None).unwrap();

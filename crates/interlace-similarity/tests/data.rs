@@ -1,12 +1,13 @@
 //! Calibration data: record parsing, prompts, subset draws and bad input.
 
+use interlace_qwen3vl::processor::Qwen3VlProcessor;
 use std::path::{Path, PathBuf};
 
 use burn::backend::Flex;
 use burn::tensor::DType;
 use interlace_qwen3vl::Qwen3VlForConditionalGeneration;
 use interlace_similarity::{
-    calibrate, sample_order, CalibrationConfig, CalibrationData, CalibrationEvent, Calibrator, PyRandom, QwenInputBuilder, SimilarityError,
+    calibrate, sample_order, CalibrationConfig, CalibrationData, CalibrationEvent, Calibrator, ChatInputBuilder, PyRandom, SimilarityError,
 };
 use serde_json::Value;
 
@@ -84,7 +85,7 @@ fn bad_records_are_skipped_with_their_line_or_fatal_when_strict() {
     let path = write_bad_set(dir.path());
     let model_dir = fixtures().join("models/tiny-b");
     let model = Qwen3VlForConditionalGeneration::<B>::from_pretrained(&model_dir, &Default::default(), DType::F32).unwrap();
-    let builder = QwenInputBuilder::from_dir(&model_dir).unwrap();
+    let builder = ChatInputBuilder::new(Qwen3VlProcessor::from_dir(&model_dir).unwrap());
     let mut data = CalibrationData::open(&path, None).unwrap();
     assert_eq!(data.len(), 6, "the blank line is not a record");
     let order = sample_order(data.len(), None, 42, None).unwrap();

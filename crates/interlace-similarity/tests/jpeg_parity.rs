@@ -6,12 +6,13 @@
 //! (`fixtures/decode/`). With the `image` crate's JPEG decoder these similarities were up to
 //! 5.9e-4 off; with Pillow's pixels they agree to 2.1e-7.
 
+use interlace_qwen3vl::processor::Qwen3VlProcessor;
 use std::path::PathBuf;
 
 use burn::backend::Flex;
 use burn::tensor::DType;
 use interlace_qwen3vl::Qwen3VlForConditionalGeneration;
-use interlace_similarity::{calibrate, sample_order, CalibrationConfig, CalibrationData, Calibrator, QwenInputBuilder};
+use interlace_similarity::{calibrate, sample_order, CalibrationConfig, CalibrationData, Calibrator, ChatInputBuilder};
 use serde_json::Value;
 
 type B = Flex<f32>;
@@ -27,7 +28,7 @@ fn end_to_end_from_jpeg_photos_matches_transformers_within_1e_5() {
         let golden: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let dir = fixtures().join("models").join(name);
         let model = Qwen3VlForConditionalGeneration::<B>::from_pretrained(&dir, &Default::default(), DType::F32).unwrap();
-        let builder = QwenInputBuilder::from_dir(&dir).unwrap();
+        let builder = ChatInputBuilder::new(Qwen3VlProcessor::from_dir(&dir).unwrap());
         let mut data = CalibrationData::open(fixtures().join("calibration/calib_jpeg.jsonl"), None).unwrap();
         let order = sample_order(data.len(), None, 42, None).unwrap();
         let n_layers = golden["n_layers"].as_u64().unwrap() as usize;

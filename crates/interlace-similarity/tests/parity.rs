@@ -3,12 +3,13 @@
 //! single-image, two-image, text-only, system-turn and placeholder records. On burn-flex, and on
 //! wgpu when a Vulkan device is present (`interlace_testkit::wgpu_device`).
 
+use interlace_qwen3vl::processor::Qwen3VlProcessor;
 use std::path::PathBuf;
 
 use burn::prelude::Backend;
 use burn::tensor::DType;
 use interlace_qwen3vl::{Qwen3VlForConditionalGeneration, Qwen3VlInput};
-use interlace_similarity::{calibrate, sample_order, CalibrationConfig, CalibrationData, CalibrationResult, Calibrator, QwenInputBuilder};
+use interlace_similarity::{calibrate, sample_order, CalibrationConfig, CalibrationData, CalibrationResult, Calibrator, ChatInputBuilder};
 use interlace_testkit::{wgpu_device, Flex, Wgpu};
 use serde_json::Value;
 
@@ -102,7 +103,7 @@ fn end_to_end_from_image_files_matches<B: Backend>(device: &B::Device, backend: 
         let g = golden(name);
         let model = model::<B>(name, device);
         let dir = fixtures().join("models").join(name);
-        let builder = QwenInputBuilder::from_dir(&dir).unwrap();
+        let builder = ChatInputBuilder::new(Qwen3VlProcessor::from_dir(&dir).unwrap());
         let mut data = CalibrationData::open(fixtures().join("calibration").join(file), None).unwrap();
         let order = sample_order(data.len(), None, 42, None).unwrap();
         let mut calibrator = Calibrator::new(CalibrationConfig::default(), g["n_layers"].as_u64().unwrap() as usize).unwrap();

@@ -4,11 +4,12 @@
 //! calibration prompts (`calibration/calib.jsonl`: images, two images, text only), built end to
 //! end by our processor.
 
+use interlace_qwen3vl::processor::Qwen3VlProcessor;
 use std::path::PathBuf;
 
 use burn::tensor::DType;
 use interlace_qwen3vl::{Qwen3VlForConditionalGeneration, Qwen3VlInput};
-use interlace_similarity::{select_by_loss, CalibrationData, InputBuilder, LossRule, LossSelection, LossSelectionConfig, QwenInputBuilder};
+use interlace_similarity::{select_by_loss, CalibrationData, ChatInputBuilder, InputBuilder, LossRule, LossSelection, LossSelectionConfig};
 use interlace_testkit::Flex;
 use serde_json::Value;
 
@@ -32,7 +33,7 @@ fn usizes(v: &Value) -> Vec<usize> {
 }
 
 fn inputs(name: &str) -> Vec<Qwen3VlInput> {
-    let builder = QwenInputBuilder::from_dir(fixtures().join("models").join(name)).unwrap();
+    let builder = ChatInputBuilder::new(Qwen3VlProcessor::from_dir(fixtures().join("models").join(name)).unwrap());
     let mut data = CalibrationData::open(fixtures().join("calibration/calib.jsonl"), None).unwrap();
     (0..data.len()).map(|i| builder.build(&data.record(i).unwrap()).unwrap()).collect()
 }

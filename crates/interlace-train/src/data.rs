@@ -5,21 +5,21 @@
 //! images at their `<image>` placeholders, as the official Qwen-VL fine-tuning
 //! (`_build_messages`) does.
 //!
-//! The record types and the streaming file reader live in [`interlace_qwen3vl::llava`] (shared
-//! with calibration) and are re-exported here. Records stay on disk: every record is parsed
+//! The record types and the streaming file reader live in [`interlace_chat::llava`] (shared
+//! with calibration) and are re-exported here; the model family's processor
+//! ([`ChatProcessor`]) builds each example and applies its label rule. Records stay on disk: every record is parsed
 //! once when the data set is opened, so malformed ones are reported up front as [`Skipped`],
 //! and parsed again when its example is built.
 
 use std::path::{Path, PathBuf};
 
-use interlace_qwen3vl::llava::{LlavaError, RecordFile};
-use interlace_qwen3vl::processor::Qwen3VlProcessor;
-use interlace_qwen3vl::Qwen3VlInput;
+use interlace_chat::labels::supervised_tokens;
+use interlace_chat::llava::{LlavaError, RecordFile};
+use interlace_chat::ChatProcessor;
 
-use crate::labels::{assistant_labels, supervised_tokens, TurnMarkers};
 use crate::TrainError;
 
-pub use interlace_qwen3vl::llava::{ConversationRecord, Images, Skipped, Turn};
+pub use interlace_chat::llava::{ConversationRecord, Images, Skipped, Turn};
 
 /// The usable records of a data file. Only their positions are in memory; each record is read
 /// from disk when asked for, so FineVision-size files do not have to fit in memory.
@@ -113,37 +113,29 @@ pub trait ExampleSource {
     fn example(&self, index: usize) -> Result<TrainingExample<Self::Input>, TrainError>;
 }
 
-/// Conversation records turned into Qwen3-VL training examples on demand (records are read
-/// and images decoded when a step needs them, so memory does not grow with the dataset).
+/// Conversation records turned into training examples of a model family on demand (records are
+/// read and images decoded when a step needs them, so memory does not grow with the dataset).
 /// `Send + Sync`: data-parallel training shares one dataset between its replicas.
-pub struct ConversationDataset {
+pub struct ConversationDataset<P> {
     records: ConversationRecords,
     image_dir: PathBuf,
-    processor: Qwen3VlProcessor,
-    markers: TurnMarkers,
+    processor: P,
     max_length: usize,
 }
 
-impl ConversationDataset {
+impl<P: ChatProcessor> ConversationDataset<P> {
     /// Opens `data` (JSON or JSONL). Images resolve against `image_root` or the data file's
     /// folder. Returns the dataset and the records skipped while reading.
-    pub fn open(data: &Path, image_root: Option<&Path>, processor: Qwen3VlProcessor, max_length: usize) -> Result<(Self, Vec<Skipped>), TrainError> {
+    pub fn open(data: &Path, image_root: Option<&Path>, processor: P, max_length: usize) -> Result<(Self, Vec<Skipped>), TrainError> {
         let (records, skipped) = read_records(data)?;
         let image_dir = match image_root {
             Some(root) => root.to_path_buf(),
             None => data.parent().map(Path::to_path_buf).unwrap_or_default(),
         };
-        let tokenizer = processor.tokenizer();
-        let token = |t: &str| tokenizer.token_to_id(t).ok_or_else(|| TrainError::Data(format!("the tokenizer has no {t} token")));
-        let markers = TurnMarkers {
-            im_start: token("<|im_start|>")?,
-            im_end: token("<|im_end|>")?,
-            assistant_header: processor.encode("assistant\n").map_err(|e| TrainError::Data(e.to_string()))?,
-        };
         if max_length < 2 {
             return Err(TrainError::Data(format!("max_length {max_length} is too short to train on")));
         }
-        Ok((Self { records, image_dir, processor, markers, max_length }, skipped))
+        Ok((Self { records, image_dir, processor, max_length }, skipped))
     }
 
     /// Source line of example `index` (for messages).
@@ -152,31 +144,20 @@ impl ConversationDataset {
     }
 }
 
-impl ExampleSource for ConversationDataset {
-    type Input = Qwen3VlInput;
+impl<P: ChatProcessor> ExampleSource for ConversationDataset<P> {
+    type Input = P::Input;
 
     fn len(&self) -> usize {
         self.records.len()
     }
 
-    fn example(&self, index: usize) -> Result<TrainingExample<Qwen3VlInput>, TrainError> {
+    fn example(&self, index: usize) -> Result<TrainingExample<P::Input>, TrainError> {
         let line = self.records.line_of(index);
         let at = |reason: String| TrainError::Data(format!("record at line {line}: {reason}"));
         let record = self.records.get(index)?;
         let messages = record.to_messages(&self.image_dir).map_err(at)?;
-        let processed = self.processor.process(&messages, false).map_err(|e| at(e.to_string()))?;
-        let mut labels = assistant_labels(&processed.input_ids, &self.markers);
-        let mut input: Qwen3VlInput = processed.into();
-        if input.input_ids.len() > self.max_length {
-            // Truncation may not split an image: its features must all find their tokens.
-            let image_token = self.processor.image_token_id();
-            if input.input_ids[self.max_length..].contains(&image_token) {
-                return Err(at(format!("{} tokens exceed max_length {} inside an image", input.input_ids.len(), self.max_length)));
-            }
-            input.input_ids.truncate(self.max_length);
-            labels.truncate(self.max_length);
-        }
-        let example = TrainingExample { input, labels };
+        let chat = self.processor.chat_example(&messages, self.max_length).map_err(at)?;
+        let example = TrainingExample { input: chat.input, labels: chat.labels };
         if example.supervised_tokens() == 0 {
             return Err(at("no assistant token left to learn from".into()));
         }
@@ -215,6 +196,6 @@ mod tests {
     #[test]
     fn the_dataset_can_be_shared_by_replicas() {
         fn send_sync<T: Send + Sync>() {}
-        send_sync::<ConversationDataset>();
+        send_sync::<ConversationDataset<interlace_qwen3vl::processor::Qwen3VlProcessor>>();
     }
 }

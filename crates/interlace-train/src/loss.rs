@@ -3,8 +3,8 @@
 use burn::prelude::{Backend, Int, Tensor};
 use burn::tensor::{activation, DType, TensorData};
 
-use crate::labels::IGNORE_INDEX;
 use crate::TrainError;
+use interlace_chat::labels::IGNORE_INDEX;
 
 /// Mean cross-entropy of `logits` `[1, seq, vocab]` against `labels` shifted by one (position
 /// `p` predicts label `p + 1`), over labels that are not [`IGNORE_INDEX`], computed in f32.

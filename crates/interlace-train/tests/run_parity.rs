@@ -235,7 +235,7 @@ fn global_grad_norm_clipping_matches_torch() {
 /// `k`-th request gets the golden order's `k`-th example (interlace shuffles with its own RNG,
 /// which PyTorch's sampler cannot reproduce). The indices the trainer asked for are kept.
 struct GoldenOrder<'a> {
-    data: &'a ConversationDataset,
+    data: &'a ConversationDataset<Qwen3VlProcessor>,
     order: Vec<usize>,
     served: AtomicUsize,
     asked: Mutex<Vec<usize>>,

@@ -32,7 +32,7 @@ fn model() -> Qwen3VlForConditionalGeneration<B> {
     model.set_trainable_layers(&LayerSet::new(plan.finetune_after_pruning(), 4).unwrap()).unwrap()
 }
 
-fn dataset() -> ConversationDataset {
+fn dataset() -> ConversationDataset<Qwen3VlProcessor> {
     let processor = Qwen3VlProcessor::from_dir(fixtures().join("models/tiny-b")).unwrap();
     let (data, skipped) = ConversationDataset::open(&fixtures().join("train/conversations.jsonl"), None, processor, 512).unwrap();
     assert!(skipped.is_empty(), "{skipped:?}");

@@ -106,3 +106,15 @@ pub enum ProcessorError {
         reason: String,
     },
 }
+
+impl From<interlace_chat::ChatError> for ProcessorError {
+    fn from(error: interlace_chat::ChatError) -> Self {
+        use interlace_chat::ChatError;
+        match error {
+            ChatError::MissingFile { path, reason } => Self::MissingFile { path, reason },
+            ChatError::InvalidFile { path, reason } => Self::InvalidFile { path, reason },
+            ChatError::InvalidConfig { path, field, reason } => Self::InvalidConfig { path, field, reason },
+            ChatError::Template { source_name, reason } => Self::Template { source_name, reason },
+        }
+    }
+}

@@ -15,7 +15,6 @@
 //! # let _ = pos; Ok(()) }
 //! ```
 
-pub mod chat;
 pub mod config;
 pub mod error;
 pub mod image;
@@ -25,11 +24,11 @@ use std::path::{Path, PathBuf};
 
 use tokenizers::Tokenizer;
 
-pub use self::chat::{ChatMessage, ChatTemplate, ContentPart, ImageSource, RenderOptions, Role};
 pub use self::config::ImageProcessorConfig;
 pub use self::error::{ProcessorError, Result};
 pub use self::image::{load_image, preprocess_image, preprocess_rgb, resize_bicubic_aa, smart_resize, to_rgb_planar, ProcessedImage, RgbPlanar};
 pub use self::positions::{rope_index, RopePositions};
+pub use interlace_chat::{ChatMessage, ChatTemplate, ContentPart, ImageSource, RenderOptions, Role};
 
 /// The image placeholder token the template emits once per image.
 pub const IMAGE_TOKEN: &str = "<|image_pad|>";
@@ -129,7 +128,7 @@ impl Qwen3VlProcessor {
 
     /// Renders the chat template (no image expansion).
     pub fn render(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String> {
-        self.template.render(messages, add_generation_prompt)
+        Ok(self.template.render(messages, add_generation_prompt)?)
     }
 
     /// Renders, loads and preprocesses the images in message order, expands each

@@ -16,7 +16,7 @@ use std::sync::{Mutex, PoisonError};
 
 use serde::Deserialize;
 
-use crate::processor::{ChatMessage, ContentPart, Role};
+use crate::message::{ChatMessage, ContentPart, Role};
 
 /// One or several image paths.
 #[derive(Debug, Clone, Deserialize, PartialEq)]

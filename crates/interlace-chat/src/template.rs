@@ -1,182 +1,18 @@
-//! Chat messages and chat-template rendering, configured like transformers'
-//! `apply_chat_template` (jinja2 sandbox with `trim_blocks`, `lstrip_blocks`, loop controls,
+//! Chat-template rendering, configured like transformers' `apply_chat_template` (jinja2 sandbox with `trim_blocks`, `lstrip_blocks`, loop controls,
 //! `raise_exception`, `strftime_now` and transformers' `tojson`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 
-use image::DynamicImage;
 use minijinja::value::{Kwargs, Rest, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State};
-use serde::ser::SerializeMap;
-use serde::{Deserialize, Serialize, Serializer};
 
-use super::config::read_json;
-use super::error::{ProcessorError, Result};
+use crate::error::{read_json, ChatError, Result};
+use crate::message::ChatMessage;
 
 /// Name under which the template is stored in the environment.
 const TEMPLATE_NAME: &str = "chat_template";
-
-/// The author of a chat message; serialises to `"system"`, `"user"` or `"assistant"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// System prompt.
-    System,
-    /// User turn.
-    User,
-    /// Assistant turn.
-    Assistant,
-}
-
-/// Where an image comes from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ImageSource {
-    /// A file path, opened as given (a relative path is relative to the current directory).
-    Path(PathBuf),
-    /// An already decoded image.
-    Memory(Arc<DynamicImage>),
-}
-
-/// One item of a message's content.
-///
-/// Serialises to what transformers feeds the template: `{"type": "text", "text": ...}`,
-/// `{"type": "image", "image": "<path>"}` for a path, `{"type": "image"}` for an in-memory image.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ContentPart {
-    /// An image; rendered by the Qwen3-VL template as
-    /// `<|vision_start|><|image_pad|><|vision_end|>`.
-    Image(ImageSource),
-    /// Verbatim text.
-    Text(String),
-}
-
-impl ContentPart {
-    /// A text item.
-    pub fn text(text: impl Into<String>) -> Self {
-        Self::Text(text.into())
-    }
-
-    /// An image item read from `path`.
-    pub fn image_path(path: impl Into<PathBuf>) -> Self {
-        Self::Image(ImageSource::Path(path.into()))
-    }
-
-    /// An in-memory image item.
-    pub fn image(img: DynamicImage) -> Self {
-        Self::Image(ImageSource::Memory(Arc::new(img)))
-    }
-}
-
-impl Serialize for ContentPart {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        match self {
-            ContentPart::Text(t) => {
-                let mut m = s.serialize_map(Some(2))?;
-                m.serialize_entry("type", "text")?;
-                m.serialize_entry("text", t)?;
-                m.end()
-            }
-            ContentPart::Image(ImageSource::Path(p)) => {
-                let mut m = s.serialize_map(Some(2))?;
-                m.serialize_entry("type", "image")?;
-                m.serialize_entry("image", &p.to_string_lossy())?;
-                m.end()
-            }
-            ContentPart::Image(ImageSource::Memory(_)) => {
-                let mut m = s.serialize_map(Some(1))?;
-                m.serialize_entry("type", "image")?;
-                m.end()
-            }
-        }
-    }
-}
-
-/// One chat message: a role and a list of content items.
-///
-/// Deserialises from the transformers message format; string content becomes one text item
-/// (the Qwen templates render both identically), image items may use the keys `image`,
-/// `path` or `url` (taken as a file path).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "RawMessage")]
-pub struct ChatMessage {
-    /// Author of the message.
-    pub role: Role,
-    /// Content items in order.
-    pub content: Vec<ContentPart>,
-}
-
-impl ChatMessage {
-    /// A message from explicit parts.
-    pub fn new(role: Role, content: Vec<ContentPart>) -> Self {
-        Self { role, content }
-    }
-
-    /// A system message with one text item.
-    pub fn system(text: impl Into<String>) -> Self {
-        Self::new(Role::System, vec![ContentPart::text(text)])
-    }
-
-    /// A user message from parts.
-    pub fn user(content: Vec<ContentPart>) -> Self {
-        Self::new(Role::User, content)
-    }
-
-    /// An assistant message with one text item.
-    pub fn assistant(text: impl Into<String>) -> Self {
-        Self::new(Role::Assistant, vec![ContentPart::text(text)])
-    }
-
-    /// The image items of this message, in order.
-    pub fn images(&self) -> impl Iterator<Item = &ImageSource> {
-        self.content.iter().filter_map(|c| match c {
-            ContentPart::Image(src) => Some(src),
-            ContentPart::Text(_) => None,
-        })
-    }
-}
-
-#[derive(Deserialize)]
-struct RawMessage {
-    role: Role,
-    content: RawContent,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RawContent {
-    Text(String),
-    Parts(Vec<serde_json::Value>),
-}
-
-impl TryFrom<RawMessage> for ChatMessage {
-    type Error = String;
-
-    fn try_from(raw: RawMessage) -> std::result::Result<Self, String> {
-        let content = match raw.content {
-            RawContent::Text(t) => vec![ContentPart::Text(t)],
-            RawContent::Parts(parts) => parts
-                .into_iter()
-                .map(|p| {
-                    let ty = p.get("type").and_then(|t| t.as_str());
-                    let image_src = ["image", "path", "url"].iter().find_map(|k| p.get(*k).and_then(|v| v.as_str()));
-                    match ty {
-                        Some("text") | None if p.get("text").is_some() => {
-                            p.get("text").and_then(|t| t.as_str()).map(ContentPart::text).ok_or_else(|| format!("text item without a string `text`: {p}"))
-                        }
-                        Some("image") | None if image_src.is_some() || ty.is_some() => {
-                            image_src.map(ContentPart::image_path).ok_or_else(|| format!("image item without a path: {p}"))
-                        }
-                        _ => Err(format!("unsupported content item: {p}")),
-                    }
-                })
-                .collect::<std::result::Result<_, _>>()?,
-        };
-        Ok(ChatMessage { role: raw.role, content })
-    }
-}
 
 /// Options of [`ChatTemplate::render_with`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -206,7 +42,7 @@ impl ChatTemplate {
         let source_name = source_name.into();
         let mut env = new_environment();
         env.add_template_owned(TEMPLATE_NAME, source.into())
-            .map_err(|e| ProcessorError::Template { source_name: source_name.clone(), reason: format_jinja_error(&e) })?;
+            .map_err(|e| ChatError::Template { source_name: source_name.clone(), reason: format_jinja_error(&e) })?;
         Ok(Self { env, source_name, special_tokens: BTreeMap::new() })
     }
 
@@ -222,25 +58,25 @@ impl ChatTemplate {
         let tok_cfg_path = dir.join("tokenizer_config.json");
         let tok_cfg = if tok_cfg_path.is_file() { Some(read_json(&tok_cfg_path)?) } else { None };
         let (source, name) = if jinja.is_file() {
-            let s = std::fs::read_to_string(&jinja).map_err(|e| ProcessorError::InvalidFile { path: jinja.clone(), reason: e.to_string() })?;
+            let s = std::fs::read_to_string(&jinja).map_err(|e| ChatError::InvalidFile { path: jinja.clone(), reason: e.to_string() })?;
             (s, jinja.display().to_string())
         } else if json.is_file() {
             let v = read_json(&json)?;
-            let s = v.get("chat_template").and_then(|t| t.as_str()).ok_or_else(|| ProcessorError::InvalidConfig {
+            let s = v.get("chat_template").and_then(|t| t.as_str()).ok_or_else(|| ChatError::InvalidConfig {
                 path: json.clone(),
                 field: "chat_template".into(),
                 reason: "expected a string".into(),
             })?;
             (s.to_string(), format!("{}:chat_template", json.display()))
         } else if let Some(t) = tok_cfg.as_ref().and_then(|c| c.get("chat_template")) {
-            let s = template_from_field(t).ok_or_else(|| ProcessorError::InvalidConfig {
+            let s = template_from_field(t).ok_or_else(|| ChatError::InvalidConfig {
                 path: tok_cfg_path.clone(),
                 field: "chat_template".into(),
                 reason: "expected a string or a list of {name, template}".into(),
             })?;
             (s, format!("{}:chat_template", tok_cfg_path.display()))
         } else {
-            return Err(ProcessorError::MissingFile {
+            return Err(ChatError::MissingFile {
                 path: jinja,
                 reason: "no chat template found (looked for chat_template.jinja, \
                          chat_template.json and a `chat_template` field in tokenizer_config.json)"
@@ -281,14 +117,14 @@ impl ChatTemplate {
     /// Renders messages with explicit options.
     pub fn render_with(&self, messages: &[ChatMessage], opts: RenderOptions) -> Result<String> {
         let msgs = serde_json::to_value(messages)
-            .map_err(|e| ProcessorError::Template { source_name: self.source_name.clone(), reason: format!("cannot serialise messages: {e}") })?;
+            .map_err(|e| ChatError::Template { source_name: self.source_name.clone(), reason: format!("cannot serialise messages: {e}") })?;
         self.render_json(&msgs, opts)
     }
 
     /// Renders messages given as raw JSON in the transformers format (for callers that need
     /// keys this crate's message types do not model, e.g. tool calls).
     pub fn render_json(&self, messages: &serde_json::Value, opts: RenderOptions) -> Result<String> {
-        let err = |e: Error| ProcessorError::Template { source_name: self.source_name.clone(), reason: format_jinja_error(&e) };
+        let err = |e: Error| ChatError::Template { source_name: self.source_name.clone(), reason: format_jinja_error(&e) };
         let mut ctx: BTreeMap<String, Value> = self.special_tokens.iter().map(|(k, v)| (k.clone(), Value::from(v.clone()))).collect();
         ctx.insert("messages".into(), Value::from_serialize(messages));
         ctx.insert("add_generation_prompt".into(), Value::from(opts.add_generation_prompt));
@@ -719,6 +555,8 @@ fn format_time(secs: i64, fmt: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::message::{ContentPart, ImageSource};
+    use image::DynamicImage;
 
     /// The Qwen3-VL Instruct template (third-party verbatim copy; the parity tests render the
     /// real file from the fixtures).
@@ -879,12 +717,12 @@ mod tests {
     #[test]
     fn template_errors_are_typed() {
         let e = ChatTemplate::from_source("{% if %}", "x.jinja").unwrap_err();
-        assert!(matches!(e, ProcessorError::Template { .. }));
+        assert!(matches!(e, ChatError::Template { .. }));
         assert!(e.to_string().contains("x.jinja"));
         let dir = std::env::temp_dir().join(format!("interlace-tpl-missing-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let e = ChatTemplate::from_dir(&dir).unwrap_err();
-        assert!(matches!(e, ProcessorError::MissingFile { .. }));
+        assert!(matches!(e, ChatError::MissingFile { .. }));
         assert!(e.to_string().contains("chat_template.jinja"));
         std::fs::write(
             dir.join("tokenizer_config.json"),

@@ -1,4 +1,5 @@
-//! Assistant-only supervision, as the official Qwen-VL fine-tuning masks its labels.
+//! Assistant-only supervision of a ChatML conversation (`<|im_start|>role\n ... <|im_end|>`), as the
+//! official Qwen-VL fine-tuning masks its labels; the families that render ChatML share it.
 
 /// Label of a position that takes no part in the loss (PyTorch's `ignore_index`).
 pub const IGNORE_INDEX: i64 = -100;
