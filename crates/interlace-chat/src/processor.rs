@@ -28,4 +28,10 @@ pub trait ChatProcessor: Send + Sync {
     /// A training example of a whole conversation (no generation prompt) with the family's
     /// label rule, cut to `max_length` tokens; an error when the cut would split an image.
     fn chat_example(&self, messages: &[ChatMessage], max_length: usize) -> Result<ChatExample<Self::Input>, String>;
+
+    /// Token ids of plain `text` (no special tokens added): answer options to score.
+    fn encode_text(&self, text: &str) -> Result<Vec<u32>, String>;
+
+    /// Text of token ids, without special tokens when `skip_special`: a generated reply.
+    fn decode_tokens(&self, ids: &[u32], skip_special: bool) -> Result<String, String>;
 }

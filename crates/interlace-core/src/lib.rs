@@ -16,6 +16,7 @@
 //! - [`CheckpointLayout`]: how a family names per-layer tensors and config fields on disk.
 #![deny(missing_docs)]
 
+mod decode;
 mod error;
 mod kinds;
 mod layers;
@@ -26,6 +27,7 @@ mod plan;
 mod skip;
 mod stack;
 
+pub use decode::IncrementalDecoder;
 pub use error::CoreError;
 pub use kinds::{PeriodicKindsLayout, PeriodicLayerKinds};
 pub use layers::LayerSet;

@@ -40,12 +40,12 @@ pub enum EvalError {
         /// What is wrong.
         reason: String,
     },
-    /// The model or processor failed.
+    /// The model failed.
     #[error("model: {0}")]
-    Model(#[from] interlace_qwen3vl::Qwen3VlError),
+    Model(Box<dyn std::error::Error + Send + Sync>),
     /// Tokenizing or detokenizing failed.
     #[error("processor: {0}")]
-    Processor(#[from] interlace_qwen3vl::processor::ProcessorError),
+    Processor(String),
     /// Held-out conversation data or its loss failed.
     #[error("held-out data: {0}")]
     HeldOut(#[from] interlace_train::TrainError),

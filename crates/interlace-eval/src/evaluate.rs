@@ -2,8 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use interlace_qwen3vl::processor::Qwen3VlProcessor;
-use interlace_qwen3vl::Qwen3VlInput;
+use interlace_chat::ChatProcessor;
 use serde::Serialize;
 
 use crate::choice::best_choice;
@@ -91,30 +90,34 @@ pub struct BenchmarkResult {
 /// The model input of a question: images decoded, prompt rendered with the generation prompt.
 ///
 /// A question that cannot be prepared (undecodable image, ...) is [`EvalError::Item`].
-pub fn prepare_input(processor: &Qwen3VlProcessor, item: &BenchItem) -> Result<Qwen3VlInput, EvalError> {
+pub fn prepare_input<P: ChatProcessor>(processor: &P, item: &BenchItem) -> Result<P::Input, EvalError> {
     let bad = |reason: String| EvalError::Item { index: item.index.clone(), reason };
     let images = item.images.iter().map(|image| image.load()).collect::<Result<Vec<_>, _>>().map_err(bad)?;
-    let processed = processor.process(&messages(item, images), true).map_err(|e| bad(e.to_string()))?;
-    Ok(processed.into())
+    processor.chat_input(&messages(item, images), true).map_err(bad)
 }
 
-fn encode(processor: &Qwen3VlProcessor, text: &str) -> Result<Vec<u32>, EvalError> {
-    let tokens = processor.encode(text)?;
+fn encode<P: ChatProcessor>(processor: &P, text: &str) -> Result<Vec<u32>, EvalError> {
+    let tokens = processor.encode_text(text).map_err(EvalError::Processor)?;
     if tokens.is_empty() {
         return Err(EvalError::Input(format!("`{text}` encodes to no tokens")));
     }
     Ok(tokens)
 }
 
-fn reply<M: EvalModel>(model: &M, processor: &Qwen3VlProcessor, input: &Qwen3VlInput, options: &EvalOptions) -> Result<String, EvalError> {
+fn reply<P: ChatProcessor, M: EvalModel<Input = P::Input>>(model: &M, processor: &P, input: &P::Input, options: &EvalOptions) -> Result<String, EvalError> {
     let tokens = model.greedy(input, options.max_new_tokens, &options.eos_token_ids)?;
-    Ok(processor.decode(&tokens, true)?)
+    processor.decode_tokens(&tokens, true).map_err(EvalError::Processor)
 }
 
 /// Answers and scores one question.
 ///
 /// A question that cannot be prepared (undecodable image, ...) is [`EvalError::Item`].
-pub fn evaluate_item<M: EvalModel>(model: &M, processor: &Qwen3VlProcessor, item: &BenchItem, options: &EvalOptions) -> Result<ItemResult, EvalError> {
+pub fn evaluate_item<P: ChatProcessor, M: EvalModel<Input = P::Input>>(
+    model: &M,
+    processor: &P,
+    item: &BenchItem,
+    options: &EvalOptions,
+) -> Result<ItemResult, EvalError> {
     let input = prepare_input(processor, item)?;
     let kind = item.kind();
     let mut result = ItemResult {
@@ -172,9 +175,9 @@ pub fn evaluate_item<M: EvalModel>(model: &M, processor: &Qwen3VlProcessor, item
 /// Evaluates every usable question of `benchmark` (up to `options.limit`), calling `progress`
 /// with the number done after each. Rows that fail while being evaluated join the malformed
 /// list (or, with `options.strict`, stop the run).
-pub fn evaluate_benchmark<M: EvalModel>(
+pub fn evaluate_benchmark<P: ChatProcessor, M: EvalModel<Input = P::Input>>(
     model: &M,
-    processor: &Qwen3VlProcessor,
+    processor: &P,
     benchmark: &Benchmark,
     options: &EvalOptions,
     mut progress: impl FnMut(usize),

@@ -7,11 +7,12 @@
 use std::path::Path;
 
 use burn::prelude::Backend;
-use interlace_qwen3vl::processor::Qwen3VlProcessor;
-use interlace_qwen3vl::Qwen3VlForConditionalGeneration;
+use interlace_chat::ChatProcessor;
+use interlace_core::{NoObserver, ObservedForward, TapPoint};
 use interlace_train::{causal_lm_loss, ConversationDataset, ExampleSource, Skipped, IGNORE_INDEX};
 use serde::Serialize;
 
+use crate::model::model_error;
 use crate::EvalError;
 
 /// Loss of a model on held-out conversations.
@@ -33,13 +34,16 @@ pub struct HeldOutLoss {
 /// relative to the file), each truncated to `max_length` tokens, at most `limit` of them.
 ///
 /// Token-weighted, not example-weighted: a long answer counts for more, as in training.
-pub fn heldout_loss<B: Backend>(
-    model: &Qwen3VlForConditionalGeneration<B>,
+pub fn heldout_loss<B: Backend, P: ChatProcessor, M: ObservedForward<B, Input = P::Input>>(
+    model: &M,
     data: &Path,
-    processor: Qwen3VlProcessor,
+    processor: P,
     max_length: usize,
     limit: Option<usize>,
-) -> Result<HeldOutLoss, EvalError> {
+) -> Result<HeldOutLoss, EvalError>
+where
+    M::Error: std::error::Error + Send + Sync + 'static,
+{
     let (dataset, mut skipped) = ConversationDataset::open(data, None, processor, max_length)?;
     let mut total = 0.0f64;
     let mut tokens = 0usize;
@@ -54,7 +58,7 @@ pub fn heldout_loss<B: Backend>(
         };
         // The loss averages over positions whose next label is supervised.
         let scored = example.labels.iter().skip(1).filter(|&&l| l != IGNORE_INDEX).count();
-        let logits = model.forward(&example.input)?;
+        let logits = model.forward_observed(&example.input, TapPoint::Transformers, &mut NoObserver).map_err(model_error)?;
         let loss = causal_lm_loss(logits, &example.labels)?;
         let value =
             loss.into_data().convert::<f32>().to_vec::<f32>().map_err(|e| EvalError::Input(format!("cannot read the loss back from the device: {e:?}")))?[0]

@@ -1,39 +1,47 @@
 //! What the evaluator needs from a model: the log-likelihood of continuations and greedy replies.
 //!
-//! A trait rather than the concrete Qwen3-VL type so that scoring can be tested against a
+//! A trait rather than a concrete model so that every family that implements
+//! [`IncrementalDecoder`] is evaluated by the same code, and scoring can be tested against a
 //! model whose logits are fixed by hand.
 
-use burn::prelude::Backend;
-use burn::tensor::Tensor;
-use interlace_core::DecoderStack;
-use interlace_qwen3vl::generate::argmax;
-use interlace_qwen3vl::{KvCache, Qwen3VlForConditionalGeneration, Qwen3VlInput};
+use interlace_core::IncrementalDecoder;
 
 use crate::choice::log_softmax;
 use crate::EvalError;
 
 /// A causal language model that can be evaluated.
 pub trait EvalModel {
+    /// The model's input type.
+    type Input;
+
     /// For each continuation (token ids), `log p(continuation | prompt)`: the sum of the
     /// log-probabilities of its tokens, each given the prompt and the tokens before it.
-    fn continuation_log_probs(&self, prompt: &Qwen3VlInput, continuations: &[Vec<u32>]) -> Result<Vec<f64>, EvalError>;
+    fn continuation_log_probs(&self, prompt: &Self::Input, continuations: &[Vec<u32>]) -> Result<Vec<f64>, EvalError>;
 
     /// Greedy reply to `prompt`: at most `max_new_tokens` tokens, ending after the first
     /// token of `eos` (included).
-    fn greedy(&self, prompt: &Qwen3VlInput, max_new_tokens: usize, eos: &[u32]) -> Result<Vec<u32>, EvalError>;
+    fn greedy(&self, prompt: &Self::Input, max_new_tokens: usize, eos: &[u32]) -> Result<Vec<u32>, EvalError>;
 }
 
-/// The logits of a `[vocab]` tensor on the host, in f32 whatever the model dtype.
-pub(crate) fn host_logits<B: Backend>(logits: Tensor<B, 1>) -> Result<Vec<f32>, EvalError> {
-    logits.into_data().convert::<f32>().to_vec::<f32>().map_err(|e| EvalError::Input(format!("cannot read logits back from the device: {e:?}")))
+/// Wraps a model error.
+pub(crate) fn model_error<E: std::error::Error + Send + Sync + 'static>(error: E) -> EvalError {
+    EvalError::Model(Box::new(error))
 }
 
-impl<B: Backend> EvalModel for Qwen3VlForConditionalGeneration<B> {
-    fn continuation_log_probs(&self, prompt: &Qwen3VlInput, continuations: &[Vec<u32>]) -> Result<Vec<f64>, EvalError> {
+/// Index of the largest value; the first one on ties (greedy decoding's choice).
+pub(crate) fn argmax(values: &[f32]) -> u32 {
+    values.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| if v > bv { (i, v) } else { (bi, bv) }).0 as u32
+}
+
+/// Every model that decodes incrementally can be evaluated.
+impl<M: IncrementalDecoder> EvalModel for M {
+    type Input = M::Input;
+
+    fn continuation_log_probs(&self, prompt: &M::Input, continuations: &[Vec<u32>]) -> Result<Vec<f64>, EvalError> {
         // One prefill serves every continuation; multi-token ones continue on a copy of the
         // cache, so the image is encoded once per question, not once per option.
-        let mut cache = KvCache::new(self.num_layers());
-        let first = log_softmax(&host_logits(self.prefill(prompt, &mut cache)?)?);
+        let mut cache = self.new_cache();
+        let first = log_softmax(&self.prefill_logits(prompt, &mut cache).map_err(model_error)?);
         let mut scores = Vec::with_capacity(continuations.len());
         for tokens in continuations {
             let Some((&head, rest)) = tokens.split_first() else {
@@ -44,7 +52,7 @@ impl<B: Backend> EvalModel for Qwen3VlForConditionalGeneration<B> {
                 let mut branch = cache.clone();
                 let mut previous = head;
                 for &token in rest {
-                    let step = log_softmax(&host_logits(self.decode_step(previous, &mut branch)?)?);
+                    let step = log_softmax(&self.decode_logits(previous, &mut branch).map_err(model_error)?);
                     total += *step.get(token as usize).ok_or_else(|| EvalError::Input(format!("token {token} is outside the vocabulary")))?;
                     previous = token;
                 }
@@ -54,20 +62,20 @@ impl<B: Backend> EvalModel for Qwen3VlForConditionalGeneration<B> {
         Ok(scores)
     }
 
-    fn greedy(&self, prompt: &Qwen3VlInput, max_new_tokens: usize, eos: &[u32]) -> Result<Vec<u32>, EvalError> {
+    fn greedy(&self, prompt: &M::Input, max_new_tokens: usize, eos: &[u32]) -> Result<Vec<u32>, EvalError> {
         let mut tokens = Vec::new();
         if max_new_tokens == 0 {
             return Ok(tokens);
         }
-        let mut cache = KvCache::new(self.num_layers());
-        let mut logits = host_logits(self.prefill(prompt, &mut cache)?)?;
+        let mut cache = self.new_cache();
+        let mut logits = self.prefill_logits(prompt, &mut cache).map_err(model_error)?;
         loop {
             let token = argmax(&logits);
             tokens.push(token);
             if eos.contains(&token) || tokens.len() >= max_new_tokens {
                 return Ok(tokens);
             }
-            logits = host_logits(self.decode_step(token, &mut cache)?)?;
+            logits = self.decode_logits(token, &mut cache).map_err(model_error)?;
         }
     }
 }

@@ -13,7 +13,7 @@
 //! scored or generated right after it, with no system prompt.
 
 use image::DynamicImage;
-use interlace_qwen3vl::processor::{ChatMessage, ContentPart};
+use interlace_chat::{ChatMessage, ContentPart};
 
 use crate::item::{BenchItem, QuestionKind};
 

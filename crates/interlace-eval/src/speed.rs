@@ -9,12 +9,10 @@
 
 use std::time::Instant;
 
-use burn::prelude::Backend;
-use interlace_core::DecoderStack;
-use interlace_qwen3vl::{KvCache, Qwen3VlForConditionalGeneration, Qwen3VlInput};
+use interlace_core::IncrementalDecoder;
 use serde::Serialize;
 
-use crate::model::host_logits;
+use crate::model::{argmax, model_error};
 use crate::EvalError;
 
 /// Speed of one model on one prompt.
@@ -42,26 +40,17 @@ fn median(mut values: Vec<f64>) -> f64 {
     }
 }
 
-fn argmax(values: &[f32]) -> u32 {
-    values.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| if v > bv { (i, v) } else { (bi, bv) }).0 as u32
-}
-
 /// One prefill and first-token choice; returns the cache, the token and the elapsed seconds.
-pub(crate) fn time_first_token<B: Backend>(model: &Qwen3VlForConditionalGeneration<B>, input: &Qwen3VlInput) -> Result<(KvCache<B>, u32, f64), EvalError> {
+pub(crate) fn time_first_token<M: IncrementalDecoder>(model: &M, input: &M::Input) -> Result<(M::Cache, u32, f64), EvalError> {
     let start = Instant::now();
-    let mut cache = KvCache::new(model.num_layers());
-    let logits = host_logits(model.prefill(input, &mut cache)?)?;
+    let mut cache = model.new_cache();
+    let logits = model.prefill_logits(input, &mut cache).map_err(model_error)?;
     let token = argmax(&logits);
     Ok((cache, token, start.elapsed().as_secs_f64()))
 }
 
 /// Measures time to first token and decode throughput of `model` on `input`.
-pub fn measure_speed<B: Backend>(
-    model: &Qwen3VlForConditionalGeneration<B>,
-    input: &Qwen3VlInput,
-    decode_tokens: usize,
-    repeats: usize,
-) -> Result<SpeedReport, EvalError> {
+pub fn measure_speed<M: IncrementalDecoder>(model: &M, input: &M::Input, decode_tokens: usize, repeats: usize) -> Result<SpeedReport, EvalError> {
     if repeats == 0 || decode_tokens == 0 {
         return Err(EvalError::Input("speed needs at least one repeat and one decode token".into()));
     }
@@ -71,7 +60,7 @@ pub fn measure_speed<B: Backend>(
         let (mut cache, mut token, first) = time_first_token(model, input)?;
         let start = Instant::now();
         for _ in 0..decode_tokens {
-            token = argmax(&host_logits(model.decode_step(token, &mut cache)?)?);
+            token = argmax(&model.decode_logits(token, &mut cache).map_err(model_error)?);
         }
         let elapsed = start.elapsed().as_secs_f64();
         if run > 0 {
@@ -79,5 +68,5 @@ pub fn measure_speed<B: Backend>(
             decode.push(decode_tokens as f64 / elapsed.max(f64::MIN_POSITIVE));
         }
     }
-    Ok(SpeedReport { prompt_tokens: input.input_ids.len(), ttft_ms: median(ttft), decode_tokens, decode_tokens_per_s: median(decode), repeats })
+    Ok(SpeedReport { prompt_tokens: model.input_len(input), ttft_ms: median(ttft), decode_tokens, decode_tokens_per_s: median(decode), repeats })
 }

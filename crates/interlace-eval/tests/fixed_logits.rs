@@ -34,6 +34,8 @@ fn logits(set: Option<&HashMap<u32, f32>>) -> Vec<f32> {
 }
 
 impl EvalModel for Fixed {
+    type Input = Qwen3VlInput;
+
     fn continuation_log_probs(&self, prompt: &Qwen3VlInput, continuations: &[Vec<u32>]) -> Result<Vec<f64>, EvalError> {
         assert!(!prompt.input_ids.is_empty());
         Ok(continuations

@@ -28,6 +28,14 @@ impl ChatProcessor for Qwen3VlProcessor {
         }
         Ok(ChatExample { input, labels })
     }
+
+    fn encode_text(&self, text: &str) -> Result<Vec<u32>, String> {
+        self.encode(text).map_err(|e| e.to_string())
+    }
+
+    fn decode_tokens(&self, ids: &[u32], skip_special: bool) -> Result<String, String> {
+        self.decode(ids, skip_special).map_err(|e| e.to_string())
+    }
 }
 
 impl Qwen3VlProcessor {

@@ -466,3 +466,30 @@ impl<B: Backend> SkipLayersForward<B> for Qwen3VlForConditionalGeneration<B> {
         (0..ids.len()).map(|t| ids.get(t + 1).copied().filter(|&next| next != image)).collect()
     }
 }
+
+impl<B: Backend> interlace_core::IncrementalDecoder for Qwen3VlForConditionalGeneration<B> {
+    type Input = Qwen3VlInput;
+    type Cache = KvCache<B>;
+    type Error = Qwen3VlError;
+
+    fn new_cache(&self) -> KvCache<B> {
+        KvCache::new(self.num_layers())
+    }
+
+    fn input_len(&self, input: &Qwen3VlInput) -> usize {
+        input.input_ids.len()
+    }
+
+    fn prefill_logits(&self, input: &Qwen3VlInput, cache: &mut KvCache<B>) -> Result<Vec<f32>> {
+        host_logits(self.prefill(input, cache)?)
+    }
+
+    fn decode_logits(&self, token: u32, cache: &mut KvCache<B>) -> Result<Vec<f32>> {
+        host_logits(self.decode_step(token, cache)?)
+    }
+}
+
+/// Logits `[vocab]` on the host in f32, whatever the model dtype.
+fn host_logits<B: Backend>(logits: Tensor<B, 1>) -> Result<Vec<f32>> {
+    logits.cast(DType::F32).into_data().into_vec::<f32>().map_err(|e| Qwen3VlError::Input(format!("cannot read logits back from the device: {e:?}")))
+}
