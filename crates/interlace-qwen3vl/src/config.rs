@@ -582,7 +582,7 @@ mod tests {
     }
 
     fn moe(extra: &str) -> String {
-        HUB_STYLE.replacen('{', &format!(r#"{{"model_type": "qwen3_vl_moe", "#), 1).replace(r#""vocab_size": 64,"#, &format!(r#""vocab_size": 64, {extra}"#))
+        HUB_STYLE.replacen('{', r#"{"model_type": "qwen3_vl_moe", "#, 1).replace(r#""vocab_size": 64,"#, &format!(r#""vocab_size": 64, {extra}"#))
     }
 
     #[test]
