@@ -34,7 +34,9 @@ fn count(checkpoint: &Checkpoint, num_layers: usize) -> ParamCounts {
     let mut counts = ParamCounts { text_layers: vec![0; num_layers], ..Default::default() };
     let layer_prefix = "model.language_model.layers.";
     let mut other: BTreeMap<String, usize> = BTreeMap::new();
-    for name in checkpoint.names() {
+    // Names as interlace calls them, whichever naming the files use (hub Qwen2.5-VL: `model.layers.*`).
+    for name in checkpoint.canonical_names() {
+        let name = name.as_str();
         let n: usize = checkpoint.shape(name).map_or(0, |s| s.iter().product());
         counts.total += n;
         if name.starts_with("model.visual.") {
@@ -92,8 +94,15 @@ pub fn run(args: InspectArgs) -> Result<(), Box<dyn Error>> {
         );
     }
     println!(
-        "vision: {} blocks, hidden {}, mlp {}, heads {}, patch {}, merge {}, deepstack taps {:?}",
-        v.depth, v.hidden_size, v.intermediate_size, v.num_heads, v.patch_size, v.spatial_merge_size, v.deepstack_visual_indexes
+        "vision: {} blocks, hidden {}, mlp {}, heads {}, patch {}, merge {}, deepstack taps {:?}{}",
+        v.depth,
+        v.hidden_size,
+        v.intermediate_size,
+        v.num_heads,
+        v.patch_size,
+        v.spatial_merge_size,
+        v.deepstack_visual_indexes,
+        if v.window_size > 0 { format!(", windows of {} px, full attention in blocks {:?}", v.window_size, v.fullatt_block_indexes) } else { String::new() }
     );
     println!("parameters: {} total", group_digits(counts.total));
     println!("  vision tower      {:>16}", group_digits(counts.vision));

@@ -54,11 +54,31 @@ fn inspect_names_the_family_and_its_sparse_layers() {
 
     // A family interlace does not load is named, with the supported ones.
     let dir = tempfile::tempdir().unwrap();
-    let config = std::fs::read_to_string(model_dir.join("config.json")).unwrap().replace(r#""model_type": "qwen3_vl_moe","#, r#""model_type": "qwen2_5_vl","#);
+    let config = std::fs::read_to_string(model_dir.join("config.json")).unwrap().replace(r#""model_type": "qwen3_vl_moe","#, r#""model_type": "llava_next","#);
     std::fs::write(dir.path().join("config.json"), config).unwrap();
     let output = interlace(&["inspect", "--model", dir.path().to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success() && stderr.contains("`qwen2_5_vl` is not a supported model family; supported: qwen3_vl"), "{stderr}");
+    assert!(!output.status.success() && stderr.contains("`llava_next` is not a supported model family; supported: qwen2_vl"), "{stderr}");
+    assert!(stderr.contains("qwen2_5_vl (Qwen2_5_VLForConditionalGeneration)") && stderr.contains("qwen3_vl_moe"), "{stderr}");
+}
+
+/// A hub-form Qwen2.5-VL checkpoint (flat config, `model.layers.*` / `visual.*` tensor names):
+/// the family, its windows, and parameters counted per layer under the older names.
+#[test]
+fn inspect_reads_a_hub_qwen2_5_vl_checkpoint() {
+    let model_dir = fixtures().join("models/tiny-qwen25vl");
+    let output = interlace(&["inspect", "--model", model_dir.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.starts_with("Qwen2_5_VLForConditionalGeneration model (qwen2_5_vl)"), "{stdout}");
+    assert!(stdout.contains("windows of 56 px, full attention in blocks [1, 3]"), "{stdout}");
+    let output = interlace(&["inspect", "--model", model_dir.to_str().unwrap(), "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let layers: Vec<u64> = json["params"]["text_layers"].as_array().unwrap().iter().map(|n| n.as_u64().unwrap()).collect();
+    // q 64x64+64, k/v 32x64+32 each, o 64x64, norms 2x64, MLP 3 x 96x64
+    assert_eq!(layers, vec![4160 + 2 * 2080 + 4096 + 128 + 3 * 6144; 5]);
+    assert!(json["params"]["vision"].as_u64().unwrap() > 0 && json["params"]["lm_head"].as_u64().unwrap() == 1536 * 64);
+    assert_eq!(json["params"]["embeddings"].as_u64().unwrap(), 1536 * 64);
 }
 
 #[test]

@@ -286,3 +286,42 @@ fn run_prunes_and_trains_a_qwen3_vl_moe_checkpoint() {
         }
     }
 }
+
+/// `interlace run` on the Qwen2 generation: Qwen2-VL as transformers 5 saves it (nested config
+/// with `layer_types`) and Qwen2.5-VL in the hub's flat form. Both keep the hub's tensor names
+/// (`model.layers.*`, `visual.*`), under which the trained layer is written back.
+#[test]
+fn run_prunes_and_trains_qwen2_vl_and_qwen2_5_vl_checkpoints() {
+    for (model_name, layers) in [("tiny-qwen2vl", 4), ("tiny-qwen25vl", 5)] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let model = fixtures().join("models").join(model_name);
+        let data = fixtures().join("train/conversations.jsonl");
+        let (model_arg, data_arg, out_arg) = (model.to_str().unwrap(), data.to_str().unwrap(), out.to_str().unwrap());
+        ok(interlace(&["run", "--model", model_arg, "--data", data_arg, "--ratio", "0.25", "--out", out_arg, "--lr", "1e-3"]));
+        let work = dir.path().join("out.work");
+        let plan: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(work.join("plan.json")).unwrap()).unwrap();
+        let drop = plan["drop"][0].as_u64().unwrap() as usize;
+        let finetune = plan["finetune"][0].as_u64().unwrap() as usize;
+        let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+        let text = config.get("text_config").unwrap_or(&config);
+        assert_eq!(text["num_hidden_layers"], layers - 1, "{model_name}");
+        assert_eq!(text["max_window_layers"], layers - 1, "{model_name}: every kept layer stays below the boundary");
+        if let Some(types) = text.get("layer_types") {
+            assert_eq!(types.as_array().unwrap().len(), layers - 1, "{model_name}: layer_types follows the layers");
+        }
+        let (pruned, trained) = (tensors(&work.join("pruned")), tensors(&out));
+        assert_eq!(pruned.keys().collect::<Vec<_>>(), trained.keys().collect::<Vec<_>>(), "{model_name}: the same tensor names");
+        let new_index = finetune - usize::from(drop < finetune);
+        let prefix = format!("model.layers.{new_index}.");
+        for (name, bytes) in &pruned {
+            if !name.starts_with(&prefix) {
+                assert_eq!(&trained[name], bytes, "{model_name}: {name} changed but belongs to no fine-tuned layer");
+            }
+        }
+        for part in ["self_attn.q_proj.weight", "self_attn.q_proj.bias", "mlp.down_proj.weight"] {
+            let name = format!("{prefix}{part}");
+            assert_ne!(trained[&name], pruned[&name], "{model_name}: {name} trains with its layer");
+        }
+    }
+}

@@ -16,6 +16,9 @@ pub struct VisionLayout {
     /// Optional multi-level feature taps: a config list of block indices whose outputs are read,
     /// and one module per list position that consumes them.
     pub taps: Option<TapLayout>,
+    /// Config lists of block indices that give the listed blocks a property (e.g. full instead
+    /// of window attention): on removal, indices are renumbered and dropped blocks leave the list.
+    pub block_index_lists: &'static [&'static str],
 }
 
 /// Feature taps on the vision stack (Qwen3-VL calls them deepstack).
@@ -45,6 +48,13 @@ pub trait CheckpointLayout {
 
     /// Config fields holding one entry per decoder layer (filtered on removal).
     fn per_layer_list_fields(&self) -> &'static [&'static str];
+
+    /// Config fields counting a leading run of layers (Qwen2's `max_window_layers`: layers below
+    /// it use full attention); on removal each becomes the number of kept layers below its old
+    /// value, so every surviving layer keeps its side of the boundary.
+    fn leading_layer_count_fields(&self) -> &'static [&'static str] {
+        &[]
+    }
 
     /// The vision encoder's block stack, if the family has one.
     fn vision(&self) -> Option<VisionLayout> {
@@ -86,6 +96,7 @@ impl CheckpointLayout for Qwen3VlLayout {
             block_prefix: "model.visual.blocks.",
             depth_field: "/vision_config/depth",
             taps: Some(TapLayout { indexes_field: "/vision_config/deepstack_visual_indexes", module_prefix: "model.visual.deepstack_merger_list." }),
+            block_index_lists: &[],
         })
     }
 }
@@ -119,6 +130,46 @@ impl CheckpointLayout for Qwen3VlMoeLayout {
 
     fn periodic_kinds(&self) -> Option<PeriodicKindsLayout> {
         Some(PeriodicKindsLayout { step_field: "/text_config/decoder_sparse_step", exceptions_field: "/text_config/mlp_only_layers" })
+    }
+}
+
+/// Qwen2-VL (`Qwen2VLForConditionalGeneration`) and Qwen2.5-VL
+/// (`Qwen2_5_VLForConditionalGeneration`) as their checkpoints name tensors: the hub files and
+/// what transformers 5 saves both use `model.layers.{i}.` and `visual.blocks.{b}.` (transformers
+/// renames them to `model.language_model.*` / `model.visual.*` only in memory). The config is
+/// flat (hub) or nested under `text_config` (transformers 5). Qwen2.5-VL's full-attention blocks
+/// (`vision_config.fullatt_block_indexes`) follow their blocks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Qwen2VlLayout;
+
+impl CheckpointLayout for Qwen2VlLayout {
+    fn name(&self) -> &'static str {
+        "qwen2_vl"
+    }
+
+    fn text_layer_prefix(&self) -> &'static str {
+        "model.layers."
+    }
+
+    fn layer_count_fields(&self) -> &'static [&'static str] {
+        Qwen3VlLayout.layer_count_fields()
+    }
+
+    fn per_layer_list_fields(&self) -> &'static [&'static str] {
+        Qwen3VlLayout.per_layer_list_fields()
+    }
+
+    fn leading_layer_count_fields(&self) -> &'static [&'static str] {
+        &["/text_config/max_window_layers", "/max_window_layers"]
+    }
+
+    fn vision(&self) -> Option<VisionLayout> {
+        Some(VisionLayout {
+            block_prefix: "visual.blocks.",
+            depth_field: "/vision_config/depth",
+            taps: None,
+            block_index_lists: &["/vision_config/fullatt_block_indexes"],
+        })
     }
 }
 

@@ -297,7 +297,9 @@ pub fn adapt_dir<B: AutodiffBackend>(
         "config": train, "data": data, "final_loss": report.final_loss, "steps": report.steps,
         "skipped_records": skipped.len(), "plan": plan, "devices": devices.len(),
     });
-    let trained = interlace_train::params::trainable_tensors(&model);
+    // Written back under the checkpoint's own names (hub Qwen2.5-VL files use older ones).
+    let trained: Vec<_> =
+        interlace_train::params::trainable_tensors(&model).into_iter().map(|(name, data)| (model.checkpoint_tensor_name(&name), data)).collect();
     interlace_train::export::save_trained(pruned, out, &trained, settings, options.force)?;
     Ok((report, skipped))
 }

@@ -22,3 +22,8 @@ pub fn gelu_tanh<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
 pub fn silu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     in_f32(x, activation::silu)
 }
+
+/// `x · sigmoid(1.702 x)` (`quick_gelu`), used by the Qwen2-VL vision blocks.
+pub fn quick_gelu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    in_f32(x, |x| x.clone() * activation::sigmoid(x * 1.702))
+}

@@ -35,12 +35,83 @@ struct Entry {
     range: std::ops::Range<usize>,
 }
 
+/// How a checkpoint names its tensors.
+///
+/// interlace's module paths (and so its tensor names) are transformers 5's:
+/// `model.language_model.*`, `model.visual.*`, `lm_head.*`. Hub checkpoints of the Qwen2
+/// generation (Qwen2-VL, Qwen2.5-VL) predate that split and store `model.*` (the text model),
+/// `visual.*` and `lm_head.*`; transformers renames them on load (`conversion_mapping.py`). A
+/// checkpoint is read and written in its own naming.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub enum TensorNaming {
+    /// `model.language_model.*`, `model.visual.*` (transformers 5, every Qwen3-VL file).
+    #[default]
+    Current,
+    /// `model.*` for the text model and `visual.*` (Qwen2-VL and Qwen2.5-VL on the hub).
+    Legacy,
+}
+
+impl TensorNaming {
+    /// The naming of a checkpoint holding these tensor names: legacy when a tensor sits under
+    /// `visual.` or under `model.` outside `model.language_model.` / `model.visual.`.
+    pub fn detect<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
+        let legacy =
+            |n: &str| n.starts_with("visual.") || (n.starts_with("model.") && !n.starts_with("model.language_model.") && !n.starts_with("model.visual."));
+        if names.into_iter().any(legacy) {
+            TensorNaming::Legacy
+        } else {
+            TensorNaming::Current
+        }
+    }
+
+    /// The name in the file of the tensor interlace calls `name`.
+    pub fn file_name(self, name: &str) -> String {
+        match self {
+            TensorNaming::Current => name.to_string(),
+            TensorNaming::Legacy => {
+                if let Some(rest) = name.strip_prefix("model.language_model.") {
+                    format!("model.{rest}")
+                } else if let Some(rest) = name.strip_prefix("model.visual.") {
+                    format!("visual.{rest}")
+                } else {
+                    name.to_string()
+                }
+            }
+        }
+    }
+
+    /// interlace's name of the tensor the file calls `file_name` (inverse of [`Self::file_name`]).
+    pub fn canonical_name(self, file_name: &str) -> String {
+        match self {
+            TensorNaming::Current => file_name.to_string(),
+            TensorNaming::Legacy => {
+                if let Some(rest) = file_name.strip_prefix("visual.") {
+                    format!("model.visual.{rest}")
+                } else if let Some(rest) = file_name.strip_prefix("model.") {
+                    format!("model.language_model.{rest}")
+                } else {
+                    file_name.to_string()
+                }
+            }
+        }
+    }
+
+    /// The prefix of text layer tensors in the file (`model.language_model.layers.` or `model.layers.`).
+    pub fn text_layer_prefix(self) -> &'static str {
+        match self {
+            TensorNaming::Current => "model.language_model.layers.",
+            TensorNaming::Legacy => "model.layers.",
+        }
+    }
+}
+
 /// The weights of one model directory, memory-mapped.
 pub struct Checkpoint {
     dir: PathBuf,
     shards: Vec<Shard>,
     entries: BTreeMap<String, Entry>,
     read: RefCell<BTreeSet<String>>,
+    naming: TensorNaming,
 }
 
 impl std::fmt::Debug for Checkpoint {
@@ -56,7 +127,7 @@ impl Checkpoint {
         let dir = dir.as_ref().to_path_buf();
         let index = dir.join(INDEX_FILE);
         let single = dir.join(SINGLE_FILE);
-        let mut checkpoint = Self { dir: dir.clone(), shards: Vec::new(), entries: BTreeMap::new(), read: RefCell::default() };
+        let mut checkpoint = Self { dir: dir.clone(), shards: Vec::new(), entries: BTreeMap::new(), read: RefCell::default(), naming: TensorNaming::Current };
         if index.exists() {
             checkpoint.open_sharded(&index)?;
         } else if single.exists() {
@@ -64,6 +135,7 @@ impl Checkpoint {
         } else {
             return Err(Qwen3VlError::NoWeights { dir });
         }
+        checkpoint.naming = TensorNaming::detect(checkpoint.entries.keys().map(String::as_str));
         Ok(checkpoint)
     }
 
@@ -129,24 +201,32 @@ impl Checkpoint {
         &self.dir
     }
 
-    /// True when the checkpoint holds a tensor of that name.
-    pub fn contains(&self, name: &str) -> bool {
-        self.entries.contains_key(name)
+    /// How the file names its tensors; every method here takes interlace's names and
+    /// translates.
+    pub fn naming(&self) -> TensorNaming {
+        self.naming
     }
 
-    /// Names of all tensors, sorted.
+    /// True when the checkpoint holds a tensor of that name.
+    pub fn contains(&self, name: &str) -> bool {
+        self.entries.contains_key(&self.naming.file_name(name))
+    }
+
+    /// Names of all tensors as the file spells them, sorted.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.entries.keys().map(String::as_str)
     }
 
     /// Shape of a tensor, if present.
     pub fn shape(&self, name: &str) -> Option<&[usize]> {
-        self.entries.get(name).map(|e| e.shape.as_slice())
+        self.entries.get(&self.naming.file_name(name)).map(|e| e.shape.as_slice())
     }
 
     /// Reads tensor `name`, checks it has shape `expected` and returns it in `dtype`
     /// (converted on the host from the file's bf16/f16/f32).
     pub fn read(&self, name: &str, expected: &[usize], dtype: DType) -> Result<TensorData> {
+        let file_name = self.naming.file_name(name);
+        let name = file_name.as_str();
         let entry = self.entries.get(name).ok_or_else(|| Qwen3VlError::MissingTensor {
             location: self.dir.clone(),
             name: name.to_string(),
@@ -173,7 +253,12 @@ impl Checkpoint {
         Ok(if file_dtype == dtype { data } else { data.convert_dtype(dtype) })
     }
 
-    /// Tensors present in the checkpoint that were never read.
+    /// Names of all tensors as interlace calls them (see [`TensorNaming`]).
+    pub fn canonical_names(&self) -> impl Iterator<Item = String> + '_ {
+        self.entries.keys().map(|n| self.naming.canonical_name(n))
+    }
+
+    /// Tensors present in the checkpoint that were never read (as the file names them).
     pub fn unread(&self) -> Vec<String> {
         let read = self.read.borrow();
         self.entries.keys().filter(|k| !read.contains(*k)).cloned().collect()
@@ -195,5 +280,23 @@ impl Checkpoint {
     /// Byte size of every tensor, by name (for parameter accounting without loading).
     pub fn tensor_sizes(&self) -> HashMap<String, usize> {
         self.entries.iter().map(|(k, e)| (k.clone(), e.range.len())).collect()
+    }
+}
+
+#[cfg(test)]
+mod naming_tests {
+    use super::*;
+
+    #[test]
+    fn legacy_names_translate_both_ways() {
+        let names = ["model.layers.0.mlp.up_proj.weight", "visual.blocks.0.attn.qkv.weight", "lm_head.weight", "model.embed_tokens.weight"];
+        let naming = TensorNaming::detect(names);
+        assert_eq!(naming, TensorNaming::Legacy);
+        for name in names {
+            assert_eq!(naming.file_name(&naming.canonical_name(name)), name);
+        }
+        assert_eq!(naming.canonical_name("visual.merger.mlp.0.weight"), "model.visual.merger.mlp.0.weight");
+        assert_eq!(naming.file_name("model.language_model.norm.weight"), "model.norm.weight");
+        assert_eq!(TensorNaming::detect(["model.language_model.norm.weight", "model.visual.merger.ln_q.weight", "lm_head.weight"]), TensorNaming::Current);
     }
 }

@@ -32,8 +32,15 @@ pub struct TextConfig {
     pub rms_norm_eps: f64,
     /// RoPE base.
     pub rope_theta: f64,
-    /// Interleaved M-RoPE section sizes for the (t, h, w) axes.
+    /// M-RoPE section sizes for the (t, h, w) axes.
     pub mrope_section: [usize; 3],
+    /// Whether the M-RoPE frequencies cycle t, h, w (Qwen3-VL) or come in three consecutive
+    /// sections (Qwen2-VL, Qwen2.5-VL).
+    pub mrope_interleaved: bool,
+    /// Whether `q_proj`, `k_proj` and `v_proj` carry biases (Qwen2-VL, Qwen2.5-VL; `o_proj` never does).
+    pub qkv_bias: bool,
+    /// Whether attention normalises each query and key head (`q_norm`, `k_norm`: Qwen3-VL).
+    pub qk_norm: bool,
     /// Sparse mixture-of-experts settings (Qwen3-VL-MoE); `None` for the dense family.
     pub moe: Option<MoeConfig>,
 }
@@ -83,6 +90,10 @@ impl TextConfig {
 /// The model families this crate loads, told apart by `config.json`'s `model_type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum Family {
+    /// `Qwen2VLForConditionalGeneration` (`model_type = "qwen2_vl"`).
+    Qwen2Vl,
+    /// `Qwen2_5_VLForConditionalGeneration` (`model_type = "qwen2_5_vl"`).
+    Qwen25Vl,
     /// `Qwen3VLForConditionalGeneration` (`model_type = "qwen3_vl"`).
     Qwen3Vl,
     /// `Qwen3VLMoeForConditionalGeneration` (`model_type = "qwen3_vl_moe"`), e.g. Qwen3-VL-30B-A3B.
@@ -91,11 +102,13 @@ pub enum Family {
 
 impl Family {
     /// Every supported family.
-    pub const ALL: [Family; 2] = [Family::Qwen3Vl, Family::Qwen3VlMoe];
+    pub const ALL: [Family; 4] = [Family::Qwen2Vl, Family::Qwen25Vl, Family::Qwen3Vl, Family::Qwen3VlMoe];
 
     /// The `model_type` of `config.json`.
     pub fn model_type(self) -> &'static str {
         match self {
+            Family::Qwen2Vl => "qwen2_vl",
+            Family::Qwen25Vl => "qwen2_5_vl",
             Family::Qwen3Vl => "qwen3_vl",
             Family::Qwen3VlMoe => "qwen3_vl_moe",
         }
@@ -104,8 +117,26 @@ impl Family {
     /// The transformers class in `architectures`.
     pub fn architecture(self) -> &'static str {
         match self {
+            Family::Qwen2Vl => "Qwen2VLForConditionalGeneration",
+            Family::Qwen25Vl => "Qwen2_5_VLForConditionalGeneration",
             Family::Qwen3Vl => "Qwen3VLForConditionalGeneration",
             Family::Qwen3VlMoe => "Qwen3VLMoeForConditionalGeneration",
+        }
+    }
+
+    /// Whether this is one of the Qwen2 generation (Qwen2-VL, Qwen2.5-VL): Qwen2 text layers
+    /// (biased QKV, no QK-norm, sectioned M-RoPE), a patch-14 vision tower without learned
+    /// positions or deepstack, and hub checkpoints with the older flat config and tensor names.
+    pub fn is_qwen2_generation(self) -> bool {
+        matches!(self, Family::Qwen2Vl | Family::Qwen25Vl)
+    }
+
+    /// The architecture of the family's vision tower.
+    pub fn vision_kind(self) -> VisionKind {
+        match self {
+            Family::Qwen2Vl => VisionKind::Qwen2Vl,
+            Family::Qwen25Vl => VisionKind::Qwen25Vl,
+            Family::Qwen3Vl | Family::Qwen3VlMoe => VisionKind::Qwen3Vl,
         }
     }
 
@@ -126,9 +157,25 @@ impl std::fmt::Display for Family {
     }
 }
 
+/// The three vision towers of the Qwen-VL families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum VisionKind {
+    /// LayerNorm blocks with a QuickGELU MLP (`mlp.fc1`, `mlp.fc2`), full attention per image,
+    /// merger `ln_q` + `mlp.0` / `mlp.2`; unbiased patch embedding.
+    Qwen2Vl,
+    /// RMSNorm blocks with a biased SwiGLU MLP (`gate_proj`, `up_proj`, `down_proj`), window
+    /// attention except in `fullatt_block_indexes`, RMSNorm merger `ln_q`; unbiased patch embedding.
+    Qwen25Vl,
+    /// LayerNorm blocks with a tanh-GELU MLP (`linear_fc1`, `linear_fc2`), learned interpolated
+    /// positions, deepstack taps, merger `norm` + `linear_fc1` / `linear_fc2`; biased patch embedding.
+    Qwen3Vl,
+}
+
 /// Vision tower settings (`vision_config`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct VisionConfig {
+    /// Which of the three towers.
+    pub kind: VisionKind,
     /// Number of vision blocks.
     pub depth: usize,
     /// Width `C` of the vision stream.
@@ -147,12 +194,16 @@ pub struct VisionConfig {
     pub temporal_patch_size: usize,
     /// Output width of the mergers (= text hidden size).
     pub out_hidden_size: usize,
-    /// Rows of the learned position table (a perfect square).
+    /// Rows of the learned position table (a perfect square; 0 without one).
     pub num_position_embeddings: usize,
     /// Vision blocks whose output feeds a deepstack merger, in config order.
     pub deepstack_visual_indexes: Vec<usize>,
     /// Base of the 2-D vision rotary embedding.
     pub rope_theta: f64,
+    /// Side in pixels of the attention windows (Qwen2.5-VL; 0 without windows).
+    pub window_size: usize,
+    /// Blocks that attend over the whole image instead of windows (Qwen2.5-VL).
+    pub fullatt_block_indexes: Vec<usize>,
 }
 
 impl VisionConfig {
@@ -164,6 +215,17 @@ impl VisionConfig {
     /// Values per patch row of `pixel_values`: `in_channels * temporal_patch_size * patch_size²`.
     pub fn patch_dim(&self) -> usize {
         self.in_channels * self.temporal_patch_size * self.patch_size * self.patch_size
+    }
+
+    /// Side, in merged tokens, of an attention window (`window_size / merge / patch`; 0
+    /// without windows).
+    pub fn merged_window_side(&self) -> usize {
+        self.window_size / self.spatial_merge_size / self.patch_size
+    }
+
+    /// Whether block `b` attends within windows rather than over the whole image.
+    pub fn is_windowed_block(&self, b: usize) -> bool {
+        self.kind == VisionKind::Qwen25Vl && !self.fullatt_block_indexes.contains(&b)
     }
 
     /// Side of the learned position grid.
@@ -207,7 +269,7 @@ pub const MAX_CONFIG_VALUE: usize = 1 << 20;
 /// Reads typed fields out of a JSON object and names the dotted field path in every error.
 struct Fields<'a> {
     path: &'a Path,
-    prefix: &'a str,
+    prefix: String,
     object: &'a Value,
 }
 
@@ -284,12 +346,12 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn object(&self, key: &str, prefix: &'a str) -> Result<Fields<'a>> {
+    fn object(&self, key: &str, prefix: &str) -> Result<Fields<'a>> {
         let object = self.get(key).ok_or_else(|| self.error(key, "missing"))?;
         if !object.is_object() {
             return Err(self.error(key, "expected an object"));
         }
-        Ok(Fields { path: self.path, prefix, object })
+        Ok(Fields { path: self.path, prefix: prefix.to_string(), object })
     }
 }
 
@@ -314,13 +376,19 @@ impl Qwen3VlConfig {
             field: "<document>".into(),
             reason: format!("not valid JSON: {e}"),
         })?;
-        let top = Fields { path: &path, prefix: "", object: &root };
+        let top = Fields { path: &path, prefix: String::new(), object: &root };
         if !root.is_object() {
             return Err(top.error("<document>", "expected a JSON object"));
         }
         let family = parse_family(&top)?;
-        let text = parse_text(&top.object("text_config", "text_config")?, family)?;
-        let vision = parse_vision(&top.object("vision_config", "vision_config")?, text.hidden_size)?;
+        // Hub files of the Qwen2 generation keep the text fields at the top level.
+        let text_fields = if top.get("text_config").is_some() {
+            top.object("text_config", "text_config")?
+        } else {
+            Fields { path: &path, prefix: String::new(), object: &root }
+        };
+        let text = parse_text(&text_fields, family)?;
+        let vision = parse_vision(&top.object("vision_config", "vision_config")?, text.hidden_size, family)?;
         let config = Self {
             family,
             text,
@@ -378,23 +446,41 @@ fn parse_moe(f: &Fields, num_layers: usize) -> Result<MoeConfig> {
 fn parse_text(f: &Fields, family: Family) -> Result<TextConfig> {
     let activation = f.str_or("hidden_act", "silu")?;
     if activation != "silu" {
-        return Err(f.error("hidden_act", format!("`{activation}` is not supported (Qwen3-VL uses silu)")));
+        return Err(f.error("hidden_act", format!("`{activation}` is not supported (every Qwen-VL family uses silu)")));
     }
-    if f.bool_or("attention_bias", false)? {
+    let qwen2 = family.is_qwen2_generation();
+    if !qwen2 && f.bool_or("attention_bias", false)? {
         return Err(f.error("attention_bias", "biased attention projections are not supported (Qwen3-VL has none)"));
     }
-    let (rope_theta, mrope_section) = parse_text_rope(f)?;
+    if qwen2 && f.bool_or("use_sliding_window", false)? {
+        return Err(f.error("use_sliding_window", "sliding-window attention is not supported (no published Qwen2-VL or Qwen2.5-VL uses it)"));
+    }
+    let (rope_theta, mrope_section) = parse_text_rope(f, family)?;
+    let hidden_size = f.positive("hidden_size")?;
+    let num_attention_heads = f.positive("num_attention_heads")?;
+    // Qwen2 attention derives the head width (`hidden_size // num_heads`); Qwen3 states it.
+    let head_dim = if qwen2 {
+        if !hidden_size.is_multiple_of(num_attention_heads) {
+            return Err(f.error("num_attention_heads", format!("{num_attention_heads} does not divide hidden_size = {hidden_size}")));
+        }
+        hidden_size / num_attention_heads
+    } else {
+        f.positive("head_dim")?
+    };
     let config = TextConfig {
         vocab_size: f.positive("vocab_size")?,
-        hidden_size: f.positive("hidden_size")?,
+        hidden_size,
         intermediate_size: f.positive("intermediate_size")?,
         num_hidden_layers: f.positive("num_hidden_layers")?,
-        num_attention_heads: f.positive("num_attention_heads")?,
+        num_attention_heads,
         num_key_value_heads: f.positive("num_key_value_heads")?,
-        head_dim: f.positive("head_dim")?,
+        head_dim,
         rms_norm_eps: f.f64_or("rms_norm_eps", 1e-6)?,
         rope_theta,
         mrope_section,
+        mrope_interleaved: !qwen2,
+        qkv_bias: qwen2,
+        qk_norm: !qwen2,
         moe: None,
     };
     if config.num_hidden_layers > interlace_core::MAX_LAYERS {
@@ -409,20 +495,29 @@ fn parse_text(f: &Fields, family: Family) -> Result<TextConfig> {
     if !config.head_dim.is_multiple_of(2) {
         return Err(f.error("head_dim", format!("{} must be even for rotary embeddings", config.head_dim)));
     }
+    // Sectioned M-RoPE splits the head into exactly these sections (interleaved tolerates any).
+    if qwen2 && config.mrope_section.iter().sum::<usize>() * 2 != config.head_dim {
+        let prefix = if f.get("rope_parameters").is_some() { "rope_parameters" } else { "rope_scaling" };
+        return Err(f.error(&format!("{prefix}.mrope_section"), format!("{:?} must add up to head_dim / 2 = {}", config.mrope_section, config.head_dim / 2)));
+    }
     Ok(config)
 }
 
 /// RoPE base and M-RoPE sections from `rope_parameters` (transformers 5) or
 /// `rope_theta` + `rope_scaling` (hub files).
-fn parse_text_rope(f: &Fields) -> Result<(f64, [usize; 3])> {
+fn parse_text_rope(f: &Fields, family: Family) -> Result<(f64, [usize; 3])> {
+    // transformers' class defaults: Qwen2-VL θ = 10^6 with [16, 24, 24]; Qwen3-VL 500000 with [24, 20, 20].
+    let (default_theta, default_section) = if family.is_qwen2_generation() { (1_000_000.0, [16, 24, 24]) } else { (500_000.0, [24, 20, 20]) };
+    let nested = |key: &str| if f.prefix.is_empty() { key.to_string() } else { format!("{}.{key}", f.prefix) };
+    let (params_prefix, scaling_prefix) = (nested("rope_parameters"), nested("rope_scaling"));
     let (theta, section) = if f.get("rope_parameters").is_some() {
-        let params = f.object("rope_parameters", "text_config.rope_parameters")?;
-        (params.f64_or("rope_theta", 500_000.0)?, params.usize_list("mrope_section")?)
+        let params = f.object("rope_parameters", &params_prefix)?;
+        (params.f64_or("rope_theta", default_theta)?, params.usize_list("mrope_section")?)
     } else {
-        let section = if f.get("rope_scaling").is_some() { f.object("rope_scaling", "text_config.rope_scaling")?.usize_list("mrope_section")? } else { None };
-        (f.f64_or("rope_theta", 500_000.0)?, section)
+        let section = if f.get("rope_scaling").is_some() { f.object("rope_scaling", &scaling_prefix)?.usize_list("mrope_section")? } else { None };
+        (f.f64_or("rope_theta", default_theta)?, section)
     };
-    let section = section.unwrap_or_else(|| vec![24, 20, 20]);
+    let section = section.unwrap_or_else(|| default_section.to_vec());
     let section: [usize; 3] = section.as_slice().try_into().map_err(|_| f.error("mrope_section", format!("expected 3 values (t, h, w), found {section:?}")))?;
     if theta <= 0.0 {
         return Err(f.error("rope_theta", format!("must be positive, found {theta}")));
@@ -430,28 +525,59 @@ fn parse_text_rope(f: &Fields) -> Result<(f64, [usize; 3])> {
     Ok((theta, section))
 }
 
-fn parse_vision(f: &Fields, text_hidden: usize) -> Result<VisionConfig> {
-    let activation = f.str_or("hidden_act", "gelu_pytorch_tanh")?;
-    if activation != "gelu_pytorch_tanh" {
-        return Err(f.error("hidden_act", format!("`{activation}` is not supported (Qwen3-VL uses gelu_pytorch_tanh)")));
+fn parse_vision(f: &Fields, text_hidden: usize, family: Family) -> Result<VisionConfig> {
+    let kind = family.vision_kind();
+    let expected_activation = match kind {
+        VisionKind::Qwen2Vl => "quick_gelu",
+        VisionKind::Qwen25Vl => "silu",
+        VisionKind::Qwen3Vl => "gelu_pytorch_tanh",
+    };
+    let activation = f.str_or("hidden_act", expected_activation)?;
+    if activation != expected_activation {
+        return Err(f.error("hidden_act", format!("`{activation}` is not supported ({family} vision blocks use {expected_activation})")));
     }
     let rope_theta = match f.get("rope_parameters") {
         Some(_) => f.object("rope_parameters", "vision_config.rope_parameters")?.f64_or("rope_theta", 10_000.0)?,
         None => f.f64_or("rope_theta", 10_000.0)?,
     };
+    // Hub files of the Qwen2 generation spell the channel count `in_chans`.
+    let in_channels = if f.get("in_channels").is_some() { f.usize("in_channels")? } else { f.usize_or("in_chans", 3)? };
+    let (hidden_size, intermediate_size, out_hidden_size) = match kind {
+        // Qwen2-VL: `embed_dim` is the tower's width, `hidden_size` the merger's output and the
+        // MLP is `mlp_ratio` times as wide (transformers: `int(embed_dim * mlp_ratio)`).
+        VisionKind::Qwen2Vl => {
+            let width = f.positive("embed_dim")?;
+            let ratio = f.f64_or("mlp_ratio", 4.0)?;
+            if !(ratio > 0.0 && ratio <= 64.0) {
+                return Err(f.error("mlp_ratio", format!("{ratio} is not a usable MLP ratio")));
+            }
+            (width, (width as f64 * ratio) as usize, f.usize_or("hidden_size", text_hidden)?)
+        }
+        VisionKind::Qwen25Vl | VisionKind::Qwen3Vl => {
+            (f.positive("hidden_size")?, f.positive("intermediate_size")?, f.usize_or("out_hidden_size", text_hidden)?)
+        }
+    };
+    let qwen3 = kind == VisionKind::Qwen3Vl;
     let config = VisionConfig {
+        kind,
         depth: f.positive("depth")?,
-        hidden_size: f.positive("hidden_size")?,
-        intermediate_size: f.positive("intermediate_size")?,
+        hidden_size,
+        intermediate_size,
         num_heads: f.positive("num_heads")?,
-        in_channels: f.usize_or("in_channels", 3)?,
-        patch_size: f.usize_or("patch_size", 16)?,
+        in_channels,
+        patch_size: f.usize_or("patch_size", if qwen3 { 16 } else { 14 })?,
         spatial_merge_size: f.usize_or("spatial_merge_size", 2)?,
         temporal_patch_size: f.usize_or("temporal_patch_size", 2)?,
-        out_hidden_size: f.usize_or("out_hidden_size", text_hidden)?,
-        num_position_embeddings: f.usize_or("num_position_embeddings", 2304)?,
-        deepstack_visual_indexes: f.usize_list("deepstack_visual_indexes")?.unwrap_or_else(|| vec![8, 16, 24]),
+        out_hidden_size,
+        num_position_embeddings: if qwen3 { f.usize_or("num_position_embeddings", 2304)? } else { 0 },
+        deepstack_visual_indexes: if qwen3 { f.usize_list("deepstack_visual_indexes")?.unwrap_or_else(|| vec![8, 16, 24]) } else { Vec::new() },
         rope_theta,
+        window_size: if kind == VisionKind::Qwen25Vl { f.usize_or("window_size", 112)? } else { 0 },
+        fullatt_block_indexes: if kind == VisionKind::Qwen25Vl {
+            f.usize_list("fullatt_block_indexes")?.unwrap_or_else(|| vec![7, 15, 23, 31])
+        } else {
+            Vec::new()
+        },
     };
     validate_vision(f, &config, text_hidden)?;
     Ok(config)
@@ -468,7 +594,7 @@ fn validate_vision(f: &Fields, c: &VisionConfig, text_hidden: usize) -> Result<(
         return Err(f.error("depth", format!("{} blocks; at most {} are accepted", c.depth, interlace_core::MAX_LAYERS)));
     }
     let side = c.position_grid_side();
-    if side.checked_mul(side) != Some(c.num_position_embeddings) {
+    if c.kind == VisionKind::Qwen3Vl && (c.num_position_embeddings == 0 || side.checked_mul(side) != Some(c.num_position_embeddings)) {
         return Err(f.error("num_position_embeddings", format!("{} is not a perfect square", c.num_position_embeddings)));
     }
     let mut seen = std::collections::HashSet::new();
@@ -480,6 +606,9 @@ fn validate_vision(f: &Fields, c: &VisionConfig, text_hidden: usize) -> Result<(
             return Err(f.error("deepstack_visual_indexes", format!("block {index} is listed twice")));
         }
     }
+    if let Some(&index) = c.fullatt_block_indexes.iter().find(|&&b| b >= c.depth) {
+        return Err(f.error("fullatt_block_indexes", format!("block {index} does not exist (depth {})", c.depth)));
+    }
     for (key, value) in [
         ("patch_size", c.patch_size),
         ("spatial_merge_size", c.spatial_merge_size),
@@ -489,6 +618,12 @@ fn validate_vision(f: &Fields, c: &VisionConfig, text_hidden: usize) -> Result<(
         if value == 0 {
             return Err(f.error(key, "must be positive"));
         }
+    }
+    if c.kind == VisionKind::Qwen25Vl && c.merged_window_side() == 0 {
+        return Err(f.error(
+            "window_size",
+            format!("{} is smaller than one merged token (spatial_merge_size × patch_size = {})", c.window_size, c.spatial_merge_size * c.patch_size),
+        ));
     }
     // Widths the model computes from these fields: they must fit a usize (and a tensor).
     let product = |values: &[usize]| values.iter().try_fold(1usize, |p, &v| p.checked_mul(v)).filter(|&p| p <= 1 << 40);
@@ -667,9 +802,13 @@ impl Qwen3VlConfig {
                 rms_norm_eps: 1e-6,
                 rope_theta: 5_000_000.0,
                 mrope_section: [24, 20, 20],
+                mrope_interleaved: true,
+                qkv_bias: false,
+                qk_norm: true,
                 moe,
             },
             vision: VisionConfig {
+                kind: VisionKind::Qwen3Vl,
                 depth,
                 hidden_size: c,
                 intermediate_size: iv,
@@ -682,6 +821,8 @@ impl Qwen3VlConfig {
                 num_position_embeddings: 2304,
                 deepstack_visual_indexes: taps.to_vec(),
                 rope_theta: 10_000.0,
+                window_size: 0,
+                fullatt_block_indexes: Vec::new(),
             },
             image_token_id: 151_655,
             video_token_id: 151_656,

@@ -33,7 +33,7 @@ pub mod text;
 pub mod vision;
 
 pub use cache::KvCache;
-pub use config::{Family, MoeConfig, Qwen3VlConfig, TextConfig, VisionConfig};
+pub use config::{Family, MoeConfig, Qwen3VlConfig, TextConfig, VisionConfig, VisionKind};
 pub use error::{Qwen3VlError, Result};
 pub use generate::{generate, GenerationConfig, GenerationOutput, Sampling};
 pub use input::Qwen3VlInput;

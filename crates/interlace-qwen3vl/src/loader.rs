@@ -7,7 +7,7 @@ use burn::tensor::{DType, Distribution};
 
 use crate::checkpoint::Checkpoint;
 use crate::linear::HfLinear;
-use crate::norm::{LayerNorm, RmsNorm};
+use crate::norm::{LayerNorm, RmsNorm, VisionNorm};
 use crate::Result;
 
 /// Where weights come from.
@@ -87,6 +87,13 @@ impl<'a, B: Backend> WeightLoader<'a, B> {
     /// LayerNorm `{prefix}.weight` and `{prefix}.bias`, both `[dim]`.
     pub fn layer_norm(&self, prefix: &str, dim: usize, eps: f64) -> Result<LayerNorm<B>> {
         Ok(LayerNorm { weight: self.param(&format!("{prefix}.weight"), [dim])?, bias: self.param(&format!("{prefix}.bias"), [dim])?, eps })
+    }
+
+    /// A [`VisionNorm`]: LayerNorm (`{prefix}.weight` and `{prefix}.bias`) when `bias`, else
+    /// RMSNorm (`{prefix}.weight` only).
+    pub fn vision_norm(&self, prefix: &str, dim: usize, eps: f64, bias: bool) -> Result<VisionNorm<B>> {
+        let bias = if bias { Some(self.param(&format!("{prefix}.bias"), [dim])?) } else { None };
+        Ok(VisionNorm { weight: self.param(&format!("{prefix}.weight"), [dim])?, bias, eps })
     }
 }
 

@@ -11,7 +11,7 @@ use interlace_core::{
 };
 
 use crate::cache::KvCache;
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Checkpoint, TensorNaming};
 use crate::config::Qwen3VlConfig;
 use crate::input::Qwen3VlInput;
 use crate::linear::HfLinear;
@@ -55,6 +55,10 @@ pub struct Qwen3VlForConditionalGeneration<B: Backend> {
     /// The configuration, kept in step with layer removal.
     #[module(skip)]
     pub config: Qwen3VlConfig,
+    /// How the checkpoint it was loaded from names tensors (module paths are always the
+    /// current names; [`Self::checkpoint_tensor_name`] translates back).
+    #[module(skip)]
+    pub tensor_naming: TensorNaming,
 }
 
 /// Short name for [`Qwen3VlForConditionalGeneration`].
@@ -91,7 +95,8 @@ impl<B: Backend> Qwen3VlForConditionalGeneration<B> {
 
     /// Builds the model from an opened checkpoint, checking every tensor against `config`.
     pub fn load(config: &Qwen3VlConfig, checkpoint: &Checkpoint, device: &B::Device, dtype: DType) -> Result<Self> {
-        let model = Self::build(config, &WeightLoader::<B>::new(checkpoint, device, dtype), dtype, device)?;
+        let mut model = Self::build(config, &WeightLoader::<B>::new(checkpoint, device, dtype), dtype, device)?;
+        model.tensor_naming = checkpoint.naming();
         let unread: Vec<String> = checkpoint.unread().into_iter().filter(|n| !(config.tie_word_embeddings && n == "lm_head.weight")).collect();
         if !unread.is_empty() {
             checkpoint.ensure_all_read()?;
@@ -119,7 +124,20 @@ impl<B: Backend> Qwen3VlForConditionalGeneration<B> {
         let norm = loader.rms_norm("model.language_model.norm", t.hidden_size, t.rms_norm_eps)?;
         let visual = VisionModel::load(loader, "model.visual", &config.vision, t.hidden_size)?;
         let lm_head = if config.tie_word_embeddings { None } else { Some(loader.linear("lm_head", t.vocab_size, t.hidden_size, false)?) };
-        Ok(Self { model: Qwen3VlModel { visual, language_model: TextModel { embed_tokens, layers, norm } }, lm_head, config: config.clone() })
+        Ok(Self {
+            model: Qwen3VlModel { visual, language_model: TextModel { embed_tokens, layers, norm } },
+            lm_head,
+            config: config.clone(),
+            tensor_naming: TensorNaming::Current,
+        })
+    }
+
+    /// The name in the source checkpoint of the parameter at `module_path` (a module path is
+    /// the transformers 5 name, e.g. `model.language_model.layers.3.mlp.up_proj.weight`; a hub
+    /// Qwen2.5-VL file calls it `model.layers.3.mlp.up_proj.weight`). Use it to write trained
+    /// tensors back into the checkpoint's own files.
+    pub fn checkpoint_tensor_name(&self, module_path: &str) -> String {
+        self.tensor_naming.file_name(module_path)
     }
 
     /// The float dtype of the weights.
@@ -276,7 +294,7 @@ impl<B: Backend> Qwen3VlForConditionalGeneration<B> {
 
     fn text_rope(&self, positions: &RopePositions) -> TextRope<B> {
         let t = &self.config.text;
-        let (cos, sin) = text_rope_tables::<B>(positions, t.head_dim, t.rope_theta, t.mrope_section, &self.device());
+        let (cos, sin) = text_rope_tables::<B>(positions, t.head_dim, t.rope_theta, t.mrope_section, t.mrope_interleaved, &self.device());
         // Text RoPE rotates in the model dtype (transformers casts cos/sin down first).
         let dtype = self.dtype();
         TextRope { cos: cos.cast(dtype).unsqueeze::<4>(), sin: sin.cast(dtype).unsqueeze::<4>() }

@@ -29,14 +29,31 @@ pub fn mrope_axis(j: usize, section: [usize; 3]) -> usize {
     }
 }
 
-/// Cosine and sine tables `[seq, head_dim]` (f32) of the text M-RoPE.
+/// Which position axis drives frequency slot `j` of sectioned M-RoPE (Qwen2-VL, Qwen2.5-VL):
+/// the first `section[0]` slots read t, the next `section[1]` h, the rest w. transformers splits
+/// the full-width tables into `section * 2` chunks and takes chunk `i` from axis `i % 3`, which
+/// gives each half of the head this same assignment.
+pub fn sectioned_mrope_axis(j: usize, section: [usize; 3]) -> usize {
+    if j < section[0] {
+        0
+    } else if j < section[0] + section[1] {
+        1
+    } else {
+        2
+    }
+}
+
+/// Cosine and sine tables `[seq, head_dim]` (f32) of the text M-RoPE, interleaved (Qwen3-VL)
+/// or sectioned (Qwen2-VL, Qwen2.5-VL).
 pub fn text_rope_tables<B: Backend>(
     positions: &RopePositions,
     head_dim: usize,
     theta: f64,
     section: [usize; 3],
+    interleaved: bool,
     device: &B::Device,
 ) -> (Tensor<B, 2>, Tensor<B, 2>) {
+    let axis_of = if interleaved { mrope_axis } else { sectioned_mrope_axis };
     let inv = inverse_frequencies(theta, head_dim);
     let axes = [&positions.t, &positions.h, &positions.w];
     let half = head_dim / 2;
@@ -44,7 +61,7 @@ pub fn text_rope_tables<B: Backend>(
     // `s` indexes whichever of the three position axes each frequency reads.
     #[allow(clippy::needless_range_loop)]
     for s in 0..positions.len() {
-        let row: Vec<f32> = (0..half).map(|j| axes[mrope_axis(j, section)][s] as f32 * inv[j]).collect();
+        let row: Vec<f32> = (0..half).map(|j| axes[axis_of(j, section)][s] as f32 * inv[j]).collect();
         angles.extend_from_slice(&row);
         angles.extend_from_slice(&row);
     }
@@ -100,6 +117,12 @@ mod tests {
         };
         // 16-wide heads with [4, 6, 6]: the rule gives T3 H3 W2 on 8 slots, not the section sizes.
         assert_eq!(counts([4, 6, 6]), [3, 3, 2]);
+    }
+
+    #[test]
+    fn sectioned_axes_take_consecutive_slots() {
+        let axes: Vec<usize> = (0..8).map(|j| sectioned_mrope_axis(j, [2, 3, 3])).collect();
+        assert_eq!(axes, [0, 0, 1, 1, 1, 2, 2, 2]);
     }
 
     #[test]

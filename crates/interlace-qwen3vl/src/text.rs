@@ -26,7 +26,8 @@ pub struct TextRope<B: Backend> {
     pub sin: Tensor<B, 4>,
 }
 
-/// Self-attention with per-head RMSNorm on q and k, and grouped key/value heads.
+/// Self-attention with grouped key/value heads; Qwen3 normalises each query and key head
+/// (`q_norm`, `k_norm`), Qwen2 adds biases to the q, k and v projections instead.
 #[derive(Module, Debug)]
 pub struct TextAttention<B: Backend> {
     /// `[nq·D, H]`.
@@ -37,10 +38,10 @@ pub struct TextAttention<B: Backend> {
     pub v_proj: HfLinear<B>,
     /// `[H, nq·D]`.
     pub o_proj: HfLinear<B>,
-    /// Per-head query norm `[D]`.
-    pub q_norm: RmsNorm<B>,
-    /// Per-head key norm `[D]`.
-    pub k_norm: RmsNorm<B>,
+    /// Per-head query norm `[D]` (Qwen3).
+    pub q_norm: Option<RmsNorm<B>>,
+    /// Per-head key norm `[D]` (Qwen3).
+    pub k_norm: Option<RmsNorm<B>>,
     /// Query heads.
     pub num_heads: usize,
     /// Key/value heads.
@@ -92,12 +93,12 @@ impl<B: Backend> DecoderLayer<B> {
         let eps = c.rms_norm_eps;
         Ok(Self {
             self_attn: TextAttention {
-                q_proj: loader.linear(&format!("{prefix}.self_attn.q_proj"), c.num_attention_heads * d, h, false)?,
-                k_proj: loader.linear(&format!("{prefix}.self_attn.k_proj"), c.num_key_value_heads * d, h, false)?,
-                v_proj: loader.linear(&format!("{prefix}.self_attn.v_proj"), c.num_key_value_heads * d, h, false)?,
+                q_proj: loader.linear(&format!("{prefix}.self_attn.q_proj"), c.num_attention_heads * d, h, c.qkv_bias)?,
+                k_proj: loader.linear(&format!("{prefix}.self_attn.k_proj"), c.num_key_value_heads * d, h, c.qkv_bias)?,
+                v_proj: loader.linear(&format!("{prefix}.self_attn.v_proj"), c.num_key_value_heads * d, h, c.qkv_bias)?,
                 o_proj: loader.linear(&format!("{prefix}.self_attn.o_proj"), h, c.num_attention_heads * d, false)?,
-                q_norm: loader.rms_norm(&format!("{prefix}.self_attn.q_norm"), d, eps)?,
-                k_norm: loader.rms_norm(&format!("{prefix}.self_attn.k_norm"), d, eps)?,
+                q_norm: if c.qk_norm { Some(loader.rms_norm(&format!("{prefix}.self_attn.q_norm"), d, eps)?) } else { None },
+                k_norm: if c.qk_norm { Some(loader.rms_norm(&format!("{prefix}.self_attn.k_norm"), d, eps)?) } else { None },
                 num_heads: c.num_attention_heads,
                 num_kv_heads: c.num_key_value_heads,
                 head_dim: d,
@@ -166,9 +167,13 @@ impl<B: Backend> TextAttention<B> {
     fn forward(&self, x: Tensor<B, 3>, rope: &TextRope<B>, cache: Option<&mut LayerCache<B>>) -> Tensor<B, 3> {
         let [batch, seq, _] = x.dims();
         let split_heads = |t: Tensor<B, 3>, heads: usize| t.reshape([batch, seq, heads, self.head_dim]);
-        // QK-norm per head before RoPE; heads move to axis 1 for attention.
-        let q = self.q_norm.forward(split_heads(self.q_proj.forward(x.clone()), self.num_heads)).swap_dims(1, 2);
-        let k = self.k_norm.forward(split_heads(self.k_proj.forward(x.clone()), self.num_kv_heads)).swap_dims(1, 2);
+        // QK-norm per head (Qwen3) before RoPE; heads move to axis 1 for attention.
+        let norm = |t: Tensor<B, 4>, norm: &Option<RmsNorm<B>>| match norm {
+            Some(norm) => norm.forward(t),
+            None => t,
+        };
+        let q = norm(split_heads(self.q_proj.forward(x.clone()), self.num_heads), &self.q_norm).swap_dims(1, 2);
+        let k = norm(split_heads(self.k_proj.forward(x.clone()), self.num_kv_heads), &self.k_norm).swap_dims(1, 2);
         let v = split_heads(self.v_proj.forward(x), self.num_kv_heads).swap_dims(1, 2);
         let (cos, sin) = (rope.cos.clone().cast(q.dtype()), rope.sin.clone().cast(q.dtype()));
         let q = apply_rotary(q, cos.clone(), sin.clone());

@@ -1,5 +1,6 @@
-//! The Qwen3-VL vision tower: patch embedding, interpolated learned positions, 2-D RoPE blocks
-//! with per-image attention, deepstack taps and the final merger (spec §3).
+//! The vision towers of the Qwen-VL families: patch embedding, (Qwen3-VL) interpolated learned
+//! positions, 2-D RoPE blocks with per-image or (Qwen2.5-VL) per-window attention, (Qwen3-VL)
+//! deepstack taps and the final merger (spec §3). [`VisionKind`] says which parts a tower has.
 
 use burn::module::Module;
 use burn::prelude::{Backend, Int, Tensor};
@@ -7,11 +8,11 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{DType, TensorData};
 
-use crate::activation::{gelu, gelu_tanh};
-use crate::config::VisionConfig;
+use crate::activation::{gelu, gelu_tanh, quick_gelu, silu};
+use crate::config::{VisionConfig, VisionKind};
 use crate::linear::HfLinear;
 use crate::loader::{named_param, WeightLoader};
-use crate::norm::LayerNorm;
+use crate::norm::VisionNorm;
 use crate::rope::{apply_rotary, vision_rope_tables};
 use crate::{Qwen3VlError, Result};
 
@@ -50,40 +51,60 @@ pub struct VisionAttention<B: Backend> {
     pub num_heads: usize,
 }
 
-/// The vision MLP: `fc2(gelu_tanh(fc1(x)))`.
+/// The vision MLP, under each family's tensor names: `linear_fc2(gelu_tanh(linear_fc1(x)))`
+/// (Qwen3-VL), `fc2(quick_gelu(fc1(x)))` (Qwen2-VL) or `down_proj(silu(gate_proj(x)) ·
+/// up_proj(x))` (Qwen2.5-VL). Exactly one family's projections are present (`Option` fields
+/// keep module paths equal to tensor names, as in [`crate::text::TextMlp`]).
 #[derive(Module, Debug)]
 pub struct VisionMlp<B: Backend> {
-    /// `[Iv, C]`.
-    pub linear_fc1: HfLinear<B>,
-    /// `[C, Iv]`.
-    pub linear_fc2: HfLinear<B>,
+    /// Qwen3-VL `[Iv, C]`.
+    pub linear_fc1: Option<HfLinear<B>>,
+    /// Qwen3-VL `[C, Iv]`.
+    pub linear_fc2: Option<HfLinear<B>>,
+    /// Qwen2-VL `[Iv, C]`.
+    pub fc1: Option<HfLinear<B>>,
+    /// Qwen2-VL `[C, Iv]`.
+    pub fc2: Option<HfLinear<B>>,
+    /// Qwen2.5-VL `[Iv, C]`.
+    pub gate_proj: Option<HfLinear<B>>,
+    /// Qwen2.5-VL `[Iv, C]`.
+    pub up_proj: Option<HfLinear<B>>,
+    /// Qwen2.5-VL `[C, Iv]`.
+    pub down_proj: Option<HfLinear<B>>,
 }
 
 /// One pre-norm vision transformer block.
 #[derive(Module, Debug)]
 pub struct VisionBlock<B: Backend> {
     /// Norm before attention.
-    pub norm1: LayerNorm<B>,
+    pub norm1: VisionNorm<B>,
     /// Norm before the MLP.
-    pub norm2: LayerNorm<B>,
+    pub norm2: VisionNorm<B>,
     /// Attention.
     pub attn: VisionAttention<B>,
     /// MLP.
     pub mlp: VisionMlp<B>,
 }
 
-/// Merges `merge²` neighbouring patches into one LLM token.
+/// Merges `merge²` neighbouring patches into one LLM token: norm, group, then
+/// `fc2(gelu(fc1(x)))`.
 ///
 /// The main merger normalises each patch (`C`) before grouping; deepstack mergers group first and
-/// normalise the concatenation (`4C`).
+/// normalise the concatenation (`4C`). Qwen3-VL names the parts `norm`, `linear_fc1`,
+/// `linear_fc2`; the Qwen2 generation `ln_q`, `mlp.0`, `mlp.2` (an `nn.Sequential` with the GELU
+/// at index 1, hence the `None` in the middle of `mlp`).
 #[derive(Module, Debug)]
 pub struct PatchMerger<B: Backend> {
-    /// LayerNorm over `C` (main) or `4C` (deepstack).
-    pub norm: LayerNorm<B>,
-    /// `[4C, 4C]`.
-    pub linear_fc1: HfLinear<B>,
-    /// `[H, 4C]`.
-    pub linear_fc2: HfLinear<B>,
+    /// Qwen3-VL: LayerNorm over `C` (main) or `4C` (deepstack).
+    pub norm: Option<VisionNorm<B>>,
+    /// Qwen3-VL `[4C, 4C]`.
+    pub linear_fc1: Option<HfLinear<B>>,
+    /// Qwen3-VL `[H, 4C]`.
+    pub linear_fc2: Option<HfLinear<B>>,
+    /// Qwen2 generation: LayerNorm (Qwen2-VL) or RMSNorm (Qwen2.5-VL) over `C`.
+    pub ln_q: Option<VisionNorm<B>>,
+    /// Qwen2 generation: `[Some([4C, 4C]), None, Some([H, 4C])]`, empty otherwise.
+    pub mlp: Vec<Option<HfLinear<B>>>,
     /// True for deepstack mergers (norm after grouping).
     pub postshuffle_norm: bool,
 }
@@ -100,8 +121,8 @@ pub struct PatchEmbed<B: Backend> {
 pub struct VisionModel<B: Backend> {
     /// Patch embedding.
     pub patch_embed: PatchEmbed<B>,
-    /// Learned position table `[G², C]` (bilinearly interpolated per image).
-    pub pos_embed: burn::nn::Embedding<B>,
+    /// Learned position table `[G², C]` (bilinearly interpolated per image; Qwen3-VL only).
+    pub pos_embed: Option<burn::nn::Embedding<B>>,
     /// Transformer blocks.
     pub blocks: Vec<VisionBlock<B>>,
     /// Final merger producing image embeddings.
@@ -117,13 +138,19 @@ impl<B: Backend> VisionModel<B> {
     /// Loads `{prefix}.*` (normally `model.visual`).
     pub fn load(loader: &WeightLoader<B>, prefix: &str, config: &VisionConfig, text_hidden: usize) -> Result<Self> {
         let c = config.hidden_size;
+        let qwen3 = config.kind == VisionKind::Qwen3Vl;
         let stored_kernel = [c, config.in_channels, config.temporal_patch_size, config.patch_size, config.patch_size];
         let kernel_name = format!("{prefix}.patch_embed.proj.weight");
         let proj = HfLinear {
             weight: named_param(&kernel_name, loader.reshaped(&kernel_name, &stored_kernel, [c, config.patch_dim()])?),
-            bias: Some(loader.param(&format!("{prefix}.patch_embed.proj.bias"), [c])?),
+            // Only Qwen3-VL's Conv3d has a bias.
+            bias: if qwen3 { Some(loader.param(&format!("{prefix}.patch_embed.proj.bias"), [c])?) } else { None },
         };
-        let pos_embed = burn::nn::Embedding { weight: loader.param(&format!("{prefix}.pos_embed.weight"), [config.num_position_embeddings, c])? };
+        let pos_embed = if qwen3 {
+            Some(burn::nn::Embedding { weight: loader.param(&format!("{prefix}.pos_embed.weight"), [config.num_position_embeddings, c])? })
+        } else {
+            None
+        };
         let blocks = (0..config.depth).map(|b| load_block(loader, &format!("{prefix}.blocks.{b}"), config)).collect::<Result<Vec<_>>>()?;
         let merger = load_merger(loader, &format!("{prefix}.merger"), config, text_hidden, false)?;
         let deepstack_merger_list = (0..config.deepstack_visual_indexes.len())
@@ -156,31 +183,52 @@ impl<B: Backend> VisionModel<B> {
                 self.config.patch_dim()
             )));
         }
-        let dtype = self.pos_embed.weight.val().dtype();
+        let dtype = self.patch_embed.proj.weight.val().dtype();
         let device = pixel_values.device();
         let mut x = self.patch_embed.proj.forward(pixel_values.cast(dtype));
         inspect(VisionStage::PatchEmbed, &x);
-        let positions = self.interpolated_positions(&layout, grid_thw, &device);
-        inspect(VisionStage::PositionEmbed, &positions);
-        x = x + positions.cast(dtype);
-        let (cos, sin) = vision_rope_tables::<B>(&layout.coordinates, self.config.head_dim(), self.config.rope_theta, &device);
+        if self.pos_embed.is_some() {
+            let positions = self.interpolated_positions(&layout, grid_thw, &device);
+            inspect(VisionStage::PositionEmbed, &positions);
+            x = x + positions.cast(dtype);
+        }
+        // Qwen2.5-VL reorders the merged tokens window by window for the whole tower (a window's
+        // patches become one contiguous segment) and restores the image order after the merger.
+        let windows =
+            (self.config.kind == VisionKind::Qwen25Vl).then(|| WindowLayout::new(grid_thw, self.config.spatial_merge_size, self.config.merged_window_side()));
+        let mut coordinates = layout.coordinates.clone();
+        if let Some(windows) = &windows {
+            let unit = self.config.spatial_merge_size * self.config.spatial_merge_size;
+            let rows = windows.patch_rows(unit);
+            x = x.select(0, index_tensor::<B>(&rows, &device));
+            coordinates = rows.iter().map(|&r| layout.coordinates[r]).collect();
+        }
+        let (cos, sin) = vision_rope_tables::<B>(&coordinates, self.config.head_dim(), self.config.rope_theta, &device);
         let rope = (cos.unsqueeze_dim::<3>(1), sin.unsqueeze_dim::<3>(1));
         let mut deepstack = Vec::new();
         for (b, block) in self.blocks.iter().enumerate() {
-            x = block.forward(x, &rope, &layout.segments);
+            let segments = match &windows {
+                Some(windows) if self.config.is_windowed_block(b) => &windows.segments,
+                _ => &layout.segments,
+            };
+            x = block.forward(x, &rope, segments);
             inspect(VisionStage::Block(b), &x);
             if let Some(j) = self.config.deepstack_visual_indexes.iter().position(|&i| i == b) {
                 deepstack.push(self.deepstack_merger_list[j].forward(x.clone()));
             }
         }
-        Ok(VisionOutput { image_embeds: self.merger.forward(x), deepstack })
+        let mut image_embeds = self.merger.forward(x);
+        if let Some(windows) = &windows {
+            image_embeds = image_embeds.select(0, index_tensor::<B>(&windows.inverse(), &device));
+        }
+        Ok(VisionOutput { image_embeds, deepstack })
     }
 
     /// Bilinear (align-corners) interpolation of the learned position grid at every patch,
     /// computed in f32 as transformers 5 does.
     fn interpolated_positions(&self, layout: &PatchLayout, grid_thw: &[[usize; 3]], device: &B::Device) -> Tensor<B, 2> {
         let side = self.config.position_grid_side();
-        let table = self.pos_embed.weight.val().cast(DType::F32);
+        let table = self.pos_embed.as_ref().expect("only towers with a position table interpolate").weight.val().cast(DType::F32);
         let n = layout.coordinates.len();
         let mut indices = [const { Vec::new() }; 4];
         let mut weights = [const { Vec::new() }; 4];
@@ -255,11 +303,92 @@ impl PatchLayout {
     }
 }
 
+/// For a windowed tower (Qwen2.5-VL), the merged tokens of `grid_thw` in the order the blocks
+/// see them: window by window, each window row-major (transformers' `window_index`); `None`
+/// for towers without windows.
+pub fn window_order(grid_thw: &[[usize; 3]], config: &VisionConfig) -> Result<Option<Vec<usize>>> {
+    if config.kind != VisionKind::Qwen25Vl {
+        return Ok(None);
+    }
+    PatchLayout::new(grid_thw, config.spatial_merge_size)?;
+    Ok(Some(WindowLayout::new(grid_thw, config.spatial_merge_size, config.merged_window_side()).window_index))
+}
+
+/// Qwen2.5-VL's attention windows (transformers' `get_window_index`): each frame's grid of
+/// merged tokens is cut into `side × side` windows, padded at the bottom and right edges.
+struct WindowLayout {
+    /// Merged-token index (processor order) of every position in window order.
+    window_index: Vec<usize>,
+    /// `(start, len)` in patch rows of every non-empty window, in window order.
+    segments: Vec<(usize, usize)>,
+}
+
+impl WindowLayout {
+    /// `grid_thw` must already be validated by [`PatchLayout::new`].
+    fn new(grid_thw: &[[usize; 3]], merge: usize, side: usize) -> Self {
+        let unit = merge * merge;
+        let (mut window_index, mut segments) = (Vec::new(), Vec::new());
+        let mut offset = 0;
+        for &[t, h, w] in grid_thw {
+            let (rows, cols) = (h / merge, w / merge);
+            // transformers pads by `side - n % side`, a whole empty window when `side` divides
+            // `n`; empty windows add no segment, as `unique_consecutive` drops them there.
+            let (windows_down, windows_across) = ((rows + side - rows % side) / side, (cols + side - cols % side) / side);
+            for frame in 0..t {
+                for wr in 0..windows_down {
+                    for wc in 0..windows_across {
+                        let start = window_index.len();
+                        for r in wr * side..((wr + 1) * side).min(rows) {
+                            for c in wc * side..((wc + 1) * side).min(cols) {
+                                window_index.push(offset + (frame * rows + r) * cols + c);
+                            }
+                        }
+                        if window_index.len() > start {
+                            segments.push((start * unit, (window_index.len() - start) * unit));
+                        }
+                    }
+                }
+            }
+            offset += t * rows * cols;
+        }
+        Self { window_index, segments }
+    }
+
+    /// Patch rows in window order: the `unit` rows of each merged token stay together.
+    fn patch_rows(&self, unit: usize) -> Vec<usize> {
+        self.window_index.iter().flat_map(|&u| u * unit..(u + 1) * unit).collect()
+    }
+
+    /// For each merged token in processor order, its position in window order.
+    fn inverse(&self) -> Vec<usize> {
+        let mut inverse = vec![0; self.window_index.len()];
+        for (position, &u) in self.window_index.iter().enumerate() {
+            inverse[u] = position;
+        }
+        inverse
+    }
+}
+
+fn index_tensor<B: Backend>(rows: &[usize], device: &B::Device) -> Tensor<B, 1, Int> {
+    Tensor::from_data(TensorData::new(rows.iter().map(|&r| r as i64).collect::<Vec<_>>(), [rows.len()]), device)
+}
+
 impl<B: Backend> VisionBlock<B> {
     fn forward(&self, x: Tensor<B, 2>, rope: &(Tensor<B, 3>, Tensor<B, 3>), segments: &[(usize, usize)]) -> Tensor<B, 2> {
         let x = x.clone() + self.attn.forward(self.norm1.forward(x), rope, segments);
-        let hidden = gelu_tanh(self.mlp.linear_fc1.forward(self.norm2.forward(x.clone())));
-        x + self.mlp.linear_fc2.forward(hidden)
+        x.clone() + self.mlp.forward(self.norm2.forward(x))
+    }
+}
+
+impl<B: Backend> VisionMlp<B> {
+    fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        let m = self;
+        match (&m.linear_fc1, &m.linear_fc2, &m.fc1, &m.fc2, &m.gate_proj, &m.up_proj, &m.down_proj) {
+            (Some(fc1), Some(fc2), None, None, None, None, None) => fc2.forward(gelu_tanh(fc1.forward(x))),
+            (None, None, Some(fc1), Some(fc2), None, None, None) => fc2.forward(quick_gelu(fc1.forward(x))),
+            (None, None, None, None, Some(gate), Some(up), Some(down)) => down.forward(silu(gate.forward(x.clone())) * up.forward(x)),
+            _ => unreachable!("VisionMlp holds exactly one family's projections"),
+        }
     }
 }
 
@@ -289,31 +418,45 @@ impl<B: Backend> VisionAttention<B> {
 impl<B: Backend> PatchMerger<B> {
     fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
         let [len, width] = x.dims();
-        let group = self.linear_fc1.weight.dims()[1] / width;
-        let grouped = if self.postshuffle_norm {
-            self.norm.forward(x.reshape([len / group, width * group]))
-        } else {
-            self.norm.forward(x).reshape([len / group, width * group])
+        let (norm, fc1, fc2) = match (&self.norm, &self.linear_fc1, &self.linear_fc2, &self.ln_q, self.mlp.as_slice()) {
+            (Some(norm), Some(fc1), Some(fc2), None, []) => (norm, fc1, fc2),
+            (None, None, None, Some(norm), [Some(fc1), None, Some(fc2)]) => (norm, fc1, fc2),
+            _ => unreachable!("PatchMerger holds exactly one family's modules"),
         };
-        self.linear_fc2.forward(gelu(self.linear_fc1.forward(grouped)))
+        let group = fc1.weight.dims()[1] / width;
+        let grouped =
+            if self.postshuffle_norm { norm.forward(x.reshape([len / group, width * group])) } else { norm.forward(x).reshape([len / group, width * group]) };
+        fc2.forward(gelu(fc1.forward(grouped)))
     }
 }
 
 fn load_block<B: Backend>(loader: &WeightLoader<B>, prefix: &str, config: &VisionConfig) -> Result<VisionBlock<B>> {
-    let c = config.hidden_size;
+    let (c, i) = (config.hidden_size, config.intermediate_size);
+    let layer_norm = config.kind != VisionKind::Qwen25Vl;
+    let linear = |name: &str, out: usize, inp: usize| loader.linear(&format!("{prefix}.mlp.{name}"), out, inp, true).map(Some);
+    let mlp = match config.kind {
+        VisionKind::Qwen3Vl => VisionMlp { linear_fc1: linear("linear_fc1", i, c)?, linear_fc2: linear("linear_fc2", c, i)?, ..VisionMlp::empty() },
+        VisionKind::Qwen2Vl => VisionMlp { fc1: linear("fc1", i, c)?, fc2: linear("fc2", c, i)?, ..VisionMlp::empty() },
+        VisionKind::Qwen25Vl => {
+            VisionMlp { gate_proj: linear("gate_proj", i, c)?, up_proj: linear("up_proj", i, c)?, down_proj: linear("down_proj", c, i)?, ..VisionMlp::empty() }
+        }
+    };
     Ok(VisionBlock {
-        norm1: loader.layer_norm(&format!("{prefix}.norm1"), c, NORM_EPS)?,
-        norm2: loader.layer_norm(&format!("{prefix}.norm2"), c, NORM_EPS)?,
+        norm1: loader.vision_norm(&format!("{prefix}.norm1"), c, NORM_EPS, layer_norm)?,
+        norm2: loader.vision_norm(&format!("{prefix}.norm2"), c, NORM_EPS, layer_norm)?,
         attn: VisionAttention {
             qkv: loader.linear(&format!("{prefix}.attn.qkv"), 3 * c, c, true)?,
             proj: loader.linear(&format!("{prefix}.attn.proj"), c, c, true)?,
             num_heads: config.num_heads,
         },
-        mlp: VisionMlp {
-            linear_fc1: loader.linear(&format!("{prefix}.mlp.linear_fc1"), config.intermediate_size, c, true)?,
-            linear_fc2: loader.linear(&format!("{prefix}.mlp.linear_fc2"), c, config.intermediate_size, true)?,
-        },
+        mlp,
     })
+}
+
+impl<B: Backend> VisionMlp<B> {
+    fn empty() -> Self {
+        Self { linear_fc1: None, linear_fc2: None, fc1: None, fc2: None, gate_proj: None, up_proj: None, down_proj: None }
+    }
 }
 
 fn load_merger<B: Backend>(
@@ -325,11 +468,24 @@ fn load_merger<B: Backend>(
 ) -> Result<PatchMerger<B>> {
     let merged = config.merged_width();
     let norm_width = if postshuffle_norm { merged } else { config.hidden_size };
-    Ok(PatchMerger {
-        norm: loader.layer_norm(&format!("{prefix}.norm"), norm_width, NORM_EPS)?,
-        linear_fc1: loader.linear(&format!("{prefix}.linear_fc1"), merged, merged, true)?,
-        linear_fc2: loader.linear(&format!("{prefix}.linear_fc2"), text_hidden, merged, true)?,
-        postshuffle_norm,
+    let linear = |name: &str, out: usize| loader.linear(&format!("{prefix}.{name}"), out, merged, true);
+    Ok(match config.kind {
+        VisionKind::Qwen3Vl => PatchMerger {
+            norm: Some(loader.vision_norm(&format!("{prefix}.norm"), norm_width, NORM_EPS, true)?),
+            linear_fc1: Some(linear("linear_fc1", merged)?),
+            linear_fc2: Some(linear("linear_fc2", text_hidden)?),
+            ln_q: None,
+            mlp: Vec::new(),
+            postshuffle_norm,
+        },
+        VisionKind::Qwen2Vl | VisionKind::Qwen25Vl => PatchMerger {
+            norm: None,
+            linear_fc1: None,
+            linear_fc2: None,
+            ln_q: Some(loader.vision_norm(&format!("{prefix}.ln_q"), norm_width, NORM_EPS, config.kind == VisionKind::Qwen2Vl)?),
+            mlp: vec![Some(linear("mlp.0", merged)?), None, Some(linear("mlp.2", text_hidden)?)],
+            postshuffle_norm,
+        },
     })
 }
 
@@ -343,6 +499,22 @@ mod tests {
         assert_eq!(&layout.coordinates[..8], &[(0, 0), (0, 1), (1, 0), (1, 1), (0, 2), (0, 3), (1, 2), (1, 3)]);
         assert_eq!(layout.coordinates[12], (2, 0));
         assert_eq!(layout.segments, vec![(0, 24)]);
+    }
+
+    #[test]
+    fn windows_follow_transformers_get_window_index() {
+        // 3 × 5 merged tokens, windows of 2: rows {0,1},{2}, columns {0,1},{2,3},{4}.
+        let windows = WindowLayout::new(&[[1, 6, 10]], 2, 2);
+        assert_eq!(&windows.window_index[..6], &[0, 1, 5, 6, 2, 3]);
+        assert_eq!(windows.window_index.len(), 15);
+        let sizes: Vec<usize> = windows.segments.iter().map(|&(_, n)| n / 4).collect();
+        assert_eq!(sizes, [4, 4, 2, 2, 2, 1]);
+        // A side the grid divides: the extra padded window is empty and adds no segment.
+        let exact = WindowLayout::new(&[[1, 4, 4], [1, 2, 2]], 2, 2);
+        assert_eq!(exact.segments, [(0, 16), (16, 4)]);
+        assert_eq!(exact.window_index, [0, 1, 2, 3, 4]);
+        let inverse = windows.inverse();
+        assert!(inverse.iter().enumerate().all(|(u, &p)| windows.window_index[p] == u));
     }
 
     #[test]

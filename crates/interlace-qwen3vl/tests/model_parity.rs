@@ -240,8 +240,17 @@ fn compare_vision<B: Backend>(case: &mut Case, model: &Qwen3VlForConditionalGene
     let mut stages: Vec<(VisionStage, Vec<f32>)> = Vec::new();
     let output = model.model.visual.forward_inspected(pixels, &input.image_grid_thw, &mut |stage, t| stages.push((stage, values(t.clone())))).unwrap();
 
-    let mut expected = vec![VisionStage::PatchEmbed, VisionStage::PositionEmbed];
+    let mut expected = vec![VisionStage::PatchEmbed];
+    if model.model.visual.pos_embed.is_some() {
+        expected.push(VisionStage::PositionEmbed);
+    }
     expected.extend((0..vision.depth).map(VisionStage::Block));
+    // Qwen2.5-VL: the blocks see the merged tokens window by window (their golden rows too).
+    let window_order = interlace_qwen3vl::vision::window_order(&input.image_grid_thw, vision).unwrap();
+    assert_eq!(window_order.is_some(), case.golden.has("vision.window_index"), "{}: windowed tower", case.label);
+    if let Some(order) = window_order {
+        case.same_i64("vision.window_index", order.iter().map(|&u| u as i64).collect());
+    }
     assert_eq!(stages.iter().map(|(s, _)| *s).collect::<Vec<_>>(), expected, "{}: vision stages", case.label);
     assert_eq!(case.names_with_prefix("vision.block").len(), vision.depth, "{}: golden vision blocks", case.label);
     for (stage, actual) in stages {
@@ -257,7 +266,8 @@ fn compare_vision<B: Backend>(case: &mut Case, model: &Qwen3VlForConditionalGene
 
     // Deepstack: one feature per configured tap, in ascending tapped-block order, as the
     // golden's `vision.deepstack_taps` records.
-    let taps = case.golden.json["vision"]["deepstack_taps"].as_array().unwrap();
+    let no_taps = Vec::new();
+    let taps = case.golden.json["vision"]["deepstack_taps"].as_array().unwrap_or(&no_taps);
     let mut tapped_blocks = vision.deepstack_visual_indexes.clone();
     tapped_blocks.sort_unstable();
     assert_eq!(taps.iter().map(|t| t["vision_block"].as_u64().unwrap() as usize).collect::<Vec<_>>(), tapped_blocks, "{}: tapped blocks", case.label);
@@ -327,6 +337,28 @@ fn every_golden_tensor_of_tiny_moe_matches_transformers() {
 #[test]
 fn moe_greedy_tokens_match_transformers() {
     greedy_tokens_match::<Cpu>(&["tiny-moe"], &MOE_CASES, &Default::default(), "cpu");
+}
+
+/// Qwen2-VL (`fixtures/make_qwen2vl_fixtures.py`): biased QKV, sectioned M-RoPE, a QuickGELU
+/// LayerNorm vision tower, a tied head; transformers 5's nested config.
+const QWEN2_CASES: [&str; 3] = ["one_image", "two_images", "text_only"];
+
+#[test]
+fn every_golden_tensor_of_tiny_qwen2vl_matches_transformers() {
+    every_golden_tensor_matches::<Cpu>("tiny-qwen2vl", &QWEN2_CASES, &Default::default(), "cpu", Precision::F32);
+}
+
+/// Qwen2.5-VL in the hub's own form (flat config, `model.layers.*` / `visual.*` names): RMSNorm
+/// and SwiGLU vision blocks, window attention with full attention in blocks 1 and 3, windows cut
+/// off at both image edges.
+#[test]
+fn every_golden_tensor_of_tiny_qwen25vl_matches_transformers() {
+    every_golden_tensor_matches::<Cpu>("tiny-qwen25vl", &QWEN2_CASES, &Default::default(), "cpu", Precision::F32);
+}
+
+#[test]
+fn qwen2_generation_greedy_tokens_match_transformers() {
+    greedy_tokens_match::<Cpu>(&["tiny-qwen2vl", "tiny-qwen25vl"], &QWEN2_CASES, &Default::default(), "cpu");
 }
 
 // On wgpu the suites use tiny-b alone (three deepstack taps): on lavapipe each new kernel costs

@@ -115,7 +115,7 @@ fn check_case(proc: &Qwen3VlProcessor, name: &str, json: &Value, st_bytes: &[u8]
 
     let mut report = format!("{name}: prompt+ids ok ({} tokens)", out.input_ids.len());
     if let Some((shape, pv)) = tensor_f32(&st, "pixel_values") {
-        assert_eq!(shape, vec![out.pixel_rows, 1536], "{name}: pixel_values shape");
+        assert_eq!(shape, vec![out.pixel_rows, proc.image_config().row_len()], "{name}: pixel_values shape");
         let (differ, max) = differences(&out.pixel_values, &pv);
         report += &format!(", pixel_values bit-identical ({} values)", pv.len());
         assert_eq!(differ, 0, "{name}: {differ} of {} pixel_values differ (max-abs {max:e}); they must be bit-identical", pv.len());
@@ -174,10 +174,29 @@ fn processor_goldens_match_transformers() {
     assert!(n >= 1, "no processor goldens found");
 }
 
+/// The Qwen2-VL / Qwen2.5-VL processor (`fixtures/make_qwen2vl_fixtures.py`): the real Qwen3
+/// tokenizer (the same vocabulary and special tokens), the Qwen2-VL Instruct template (which
+/// adds a default system prompt) and the hub's legacy `min_pixels` / `max_pixels` preprocessor
+/// config (patch 14, CLIP mean and std).
+#[test]
+fn qwen2_generation_processor_goldens_match_transformers() {
+    let mut n = 0;
+    for (name, json, st) in cases("processor-qwen2vl") {
+        let dir = copy_fixture_dir(&format!("qwen2vl-{name}"), &["chat_template.jinja", "preprocessor_config.json", "video_preprocessor_config.json"]);
+        std::fs::copy(fixtures().join(json["chat_template"].as_str().unwrap()), dir.join("chat_template.jinja")).unwrap();
+        std::fs::write(dir.join("preprocessor_config.json"), json["preprocessor_config"].to_string()).unwrap();
+        let proc = Qwen3VlProcessor::from_dir(&dir).unwrap();
+        assert_eq!(proc.image_config().patch_size, 14);
+        println!("{}", check_case(&proc, &name, &json, &st));
+        n += 1;
+    }
+    assert_eq!(n, 5, "the five Qwen2-VL processor goldens");
+}
+
 #[test]
 fn model_goldens_inputs_and_positions_match_transformers() {
     let mut n = 0;
-    for model in ["tiny-a", "tiny-b"] {
+    for model in ["tiny-a", "tiny-b", "tiny-qwen2vl", "tiny-qwen25vl"] {
         let proc = Qwen3VlProcessor::from_dir(fixtures().join("models").join(model)).unwrap();
         for (name, json, st) in cases(model) {
             println!("{model}/{}", check_case(&proc, &name, &json, &st));

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use interlace_core::{CheckpointLayout, DecoderOnlyLayout, PeriodicKindsLayout, PeriodicLayerKinds, Qwen3VlLayout, Qwen3VlMoeLayout};
+use interlace_core::{CheckpointLayout, DecoderOnlyLayout, PeriodicKindsLayout, PeriodicLayerKinds, Qwen2VlLayout, Qwen3VlLayout, Qwen3VlMoeLayout};
 
 use crate::json::Json;
 use crate::renumber::Renumbering;
@@ -36,6 +36,7 @@ impl ModelConfig {
         match model_type {
             "qwen3_vl" => return Ok(Box::new(Qwen3VlLayout)),
             "qwen3_vl_moe" => return Ok(Box::new(Qwen3VlMoeLayout)),
+            "qwen2_vl" | "qwen2_5_vl" => return Ok(Box::new(Qwen2VlLayout)),
             _ => {}
         }
         if self.json.get("text_config").is_none() && self.json.get("num_hidden_layers").is_some() {
@@ -95,6 +96,14 @@ impl ModelConfig {
                 *value = keep_entries(value, &kept_layers, renumbering.text.num_layers()).map_err(|reason| self.invalid(format!("{field}: {reason}")))?;
             }
         }
+        for &field in layout.leading_layer_count_fields() {
+            if json.pointer(field).is_some() {
+                let old = self.usize_field(field)?;
+                if let Some(value) = json.pointer_mut(field) {
+                    *value = Json::from_u64(kept_layers.iter().filter(|&&layer| layer < old).count() as u64);
+                }
+            }
+        }
         if let Some(fields) = layout.periodic_kinds() {
             self.rewrite_periodic_kinds(&mut json, fields, &kept_layers, renumbering.text.num_layers())?;
         }
@@ -105,6 +114,17 @@ impl ModelConfig {
             if let Some(taps) = vision.layout.taps {
                 if let Some(value) = json.pointer_mut(taps.indexes_field) {
                     *value = Json::Array(vision.taps_after().into_iter().map(|b| Json::from_u64(b as u64)).collect());
+                }
+            }
+            let renumbered = vision.blocks.renumbering();
+            for &field in vision.layout.block_index_lists {
+                let Some(blocks) = self.usize_list(field)? else { continue };
+                if let Some(&bad) = blocks.iter().find(|&&b| b >= renumbered.len()) {
+                    return Err(self.invalid(format!("{field} lists block {bad} of {}", renumbered.len())));
+                }
+                let kept = blocks.iter().filter_map(|&b| renumbered[b]).map(|b| Json::from_u64(b as u64)).collect();
+                if let Some(value) = json.pointer_mut(field) {
+                    *value = Json::Array(kept);
                 }
             }
         }

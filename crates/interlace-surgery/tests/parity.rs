@@ -26,7 +26,7 @@ struct Case {
     inputs: &'static [&'static str],
 }
 
-const CASES: [Case; 5] = [
+const CASES: [Case; 8] = [
     Case { name: "tiny-a-drop-1-3", model: "tiny-a", drop: &[1, 3], drop_vision: &[], allow_deepstack: false, inputs: &["one_image", "text_only"] },
     Case { name: "tiny-b-drop-0-4", model: "tiny-b", drop: &[0, 4], drop_vision: &[], allow_deepstack: false, inputs: &["one_image", "text_only"] },
     Case { name: "tiny-a-drop-1-3-vision-1", model: "tiny-a", drop: &[1, 3], drop_vision: &[1], allow_deepstack: false, inputs: &["one_image"] },
@@ -34,7 +34,44 @@ const CASES: [Case; 5] = [
     // Qwen3-VL-MoE (fixtures/make_moe_fixtures.py): the dense layer 3 becomes layer 1, the experts
     // of layers 0 and 4 move with them
     Case { name: "tiny-moe-drop-1-2", model: "tiny-moe", drop: &[1, 2], drop_vision: &[], allow_deepstack: false, inputs: &["one_image", "text_only"] },
+    // Qwen2-VL and Qwen2.5-VL (fixtures/make_qwen2vl_fixtures.py), tensors under the hub's
+    // `model.layers.*` / `visual.*` names; a nested config with `layer_types`, and the hub's flat one
+    Case { name: "tiny-qwen2vl-drop-1", model: "tiny-qwen2vl", drop: &[1], drop_vision: &[], allow_deepstack: false, inputs: &["one_image", "text_only"] },
+    Case {
+        name: "tiny-qwen25vl-drop-1-3",
+        model: "tiny-qwen25vl",
+        drop: &[1, 3],
+        drop_vision: &[],
+        allow_deepstack: false,
+        inputs: &["one_image", "text_only"],
+    },
+    // the full-attention vision block 1 goes: `fullatt_block_indexes` [1, 3] becomes [2]
+    Case {
+        name: "tiny-qwen25vl-drop-1-vision-1",
+        model: "tiny-qwen25vl",
+        drop: &[1],
+        drop_vision: &[1],
+        allow_deepstack: false,
+        inputs: &["one_image", "two_images"],
+    },
 ];
+
+/// The text fields of the pruned `config.json` are the ones transformers' pruned model has
+/// (`after` in the golden json: layer count, `layer_types`, `max_window_layers`).
+fn assert_config_matches_golden(case: &str, out: &std::path::Path) {
+    let golden: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(common::fixtures().join("golden/surgery").join(case).join("one_image.json")).unwrap()).unwrap();
+    let Some(after) = golden["after"].as_object() else { return };
+    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    let text = config.get("text_config").unwrap_or(&config);
+    for field in ["num_hidden_layers", "layer_types", "max_window_layers"] {
+        let Some(expected) = after.get(field).filter(|v| !v.is_string()) else { continue };
+        assert_eq!(&text[field], expected, "{case}: {field} of the pruned config.json");
+    }
+    for (field, expected) in after.get("vision_config").and_then(|v| v.as_object()).into_iter().flatten() {
+        assert_eq!(&config["vision_config"][field], expected, "{case}: vision_config.{field} of the pruned config.json");
+    }
+}
 
 fn load(dir: &std::path::Path) -> Qwen3VlForConditionalGeneration<B> {
     Qwen3VlForConditionalGeneration::<B>::from_pretrained(dir, &Default::default(), DType::F32).unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
@@ -68,6 +105,7 @@ fn on_disk_pruning_matches_transformers_in_place_removal() {
         let out = scratch.path().join(case);
         let options = DiskPruneOptions { drop_vision: drop_vision.to_vec(), allow_deepstack, ..Default::default() };
         prune_checkpoint(&common::model(model), &out, &DropSpec::Layers(drop.to_vec()), &options, &mut NoProgress).unwrap();
+        assert_config_matches_golden(case, &out);
         let pruned = load(&out);
         for input_case in inputs {
             let error = common::relative_error(&logits(&pruned, &input(model, input_case)), &common::golden_logits(case, input_case));
