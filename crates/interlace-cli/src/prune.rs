@@ -47,7 +47,12 @@ pub fn run(args: PruneArgs) -> Result<(), Box<dyn Error>> {
         Some(path) => DropSpec::Plan(Plan::from_file(path)?),
         None => DropSpec::Layers(args.drop.clone()),
     };
-    let options = DiskPruneOptions { drop_vision: args.drop_vision.clone(), allow_deepstack: args.allow_deepstack, force: args.force, ..Default::default() };
+    let options = DiskPruneOptions {
+        drop_vision: args.drop_vision.clone(),
+        allow_deepstack: args.allow_deepstack,
+        force: args.force,
+        ..interlace_prune::registry::prune_options(&args.model)?
+    };
     let mut bar = Bar::new(args.quiet || args.json);
     let report = prune_checkpoint(&args.model, &args.out, &drop, &options, &mut bar)?;
     if args.json {

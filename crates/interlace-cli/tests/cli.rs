@@ -18,7 +18,7 @@ fn golden(model: &str, case: &str) -> serde_json::Value {
 
 #[test]
 fn generate_json_matches_transformers_greedy_tokens() {
-    for model in ["tiny-a", "tiny-b", "tiny-moe"] {
+    for model in ["tiny-a", "tiny-b", "tiny-moe", "tiny-qwen2vl", "tiny-qwen25vl"] {
         let expected = golden(model, "one_image");
         let model_dir = fixtures().join("models").join(model);
         let image = fixtures().join("images/landscape.png");

@@ -47,6 +47,33 @@ fn pruned_model_against_its_base() {
     assert_eq!(std::fs::read_to_string(out.join("results.md")).unwrap(), stdout);
 }
 
+/// Evaluation speaks conversations and decoders, not families: a pruned Qwen2-VL and a pruned
+/// hub-form Qwen2.5-VL against their bases, benchmark, held-out loss and speed.
+#[test]
+fn qwen2_generation_pruned_models_against_their_bases() {
+    for model in ["tiny-qwen2vl", "tiny-qwen25vl"] {
+        let dir = tempfile::tempdir().unwrap();
+        let (pruned, out) = (dir.path().join("pruned"), dir.path().join("out"));
+        let base = format!("fixtures/models/{model}");
+        let status = interlace().args(["prune", "--model", &base, "--drop", "2", "--quiet", "--out"]).arg(&pruned).status().unwrap();
+        assert!(status.success(), "{model}: prune");
+        let output = interlace()
+            .args(["eval", "--model"])
+            .arg(&pruned)
+            .args(["--base", &base, "--bench", "fixtures/bench/mcq.tsv", "--heldout", "fixtures/bench/heldout.jsonl", "--max-new-tokens", "4"])
+            .args(["--speed-repeats", "1", "--decode-tokens", "2", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{model}: {}", String::from_utf8_lossy(&output.stderr));
+        let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+        assert_eq!(json["rows"][0]["evaluated"], 4, "{model}");
+        assert!(json["rows"][0]["score"].is_number() && json["rows"][0]["base_score"].is_number(), "{model}: {json}");
+        assert!(json["heldout"]["loss"].as_f64().unwrap() > 0.0 && json["base_heldout"]["loss"].as_f64().unwrap() > 0.0, "{model}");
+        assert!(json["speed"]["ttft_speedup"].as_f64().unwrap() > 0.0, "{model}");
+    }
+}
+
 #[test]
 fn generate_mode_limit_and_strict() {
     let dir = tempfile::tempdir().unwrap();

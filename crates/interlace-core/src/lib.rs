@@ -32,7 +32,7 @@ pub use error::CoreError;
 pub use kinds::{PeriodicKindsLayout, PeriodicLayerKinds};
 pub use layers::LayerSet;
 pub use layerwise::{has_trainable_params, LayerwiseForward};
-pub use layout::{indexed_tensor, CheckpointLayout, DecoderOnlyLayout, Qwen2VlLayout, Qwen3VlLayout, Qwen3VlMoeLayout, TapLayout, VisionLayout};
+pub use layout::{indexed_tensor, CheckpointLayout, DecoderOnlyLayout, TapLayout, VisionLayout};
 pub use observer::{CollectHiddenStates, HiddenStateObserver, NoObserver, TapPoint};
 pub use plan::{Plan, PlanError, MAX_LAYERS};
 pub use skip::SkipLayersForward;

@@ -23,6 +23,7 @@
 
 mod backend;
 mod pipeline;
+pub mod registry;
 
 pub use backend::{devices_at, not_compiled, BackendKind, DeviceIndex, FloatKind};
 

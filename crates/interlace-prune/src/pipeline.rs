@@ -221,7 +221,7 @@ impl Pipeline {
     /// Writes `pruned/`: the checkpoint without the plan's dropped layers (streaming, every kept
     /// tensor byte-identical, config and index updated, provenance recorded).
     pub fn prune(&self, plan: &Plan, force: bool, progress: &mut dyn Progress) -> Result<DiskPruneReport, PipelineError> {
-        let options = DiskPruneOptions { force, ..DiskPruneOptions::default() };
+        let options = DiskPruneOptions { force, ..crate::registry::prune_options(&self.model_dir)? };
         Ok(prune_checkpoint(&self.model_dir, &self.pruned_dir(), &DropSpec::Plan(plan.clone()), &options, progress)?)
     }
 

@@ -93,7 +93,9 @@ fn drive_config(bytes: &[u8]) {
     std::fs::create_dir(&source).unwrap();
     write(&source, "config.json", bytes);
     for drop in [DropSpec::Layers(vec![1]), DropSpec::Layers(vec![0, 2]), DropSpec::Plan(Plan::new(3, "m", 0.3, vec![1], vec![], vec![0, 2]).unwrap())] {
-        let _ = prune_checkpoint(&source, &dir.path().join("out"), &drop, &DiskPruneOptions::default(), &mut NoProgress);
+        // the registry's layout when the config names a family, else surgery's own detection
+        let options = interlace_prune::registry::prune_options(&source).unwrap_or_default();
+        let _ = prune_checkpoint(&source, &dir.path().join("out"), &drop, &options, &mut NoProgress);
     }
 }
 

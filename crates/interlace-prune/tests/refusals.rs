@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use interlace_prune::burn::backend::{Autodiff, NdArray};
 use interlace_prune::burn::tensor::DType;
 use interlace_prune::core::Plan;
-use interlace_prune::surgery::{prune_checkpoint, DiskPruneOptions, DropSpec, NoProgress};
+use interlace_prune::surgery::{prune_checkpoint, DropSpec, NoProgress};
 use interlace_prune::train::{TrainConfig, TrainError};
 use interlace_prune::{adapt_dir, AdaptOptions, PipelineError};
 
@@ -24,7 +24,8 @@ fn plan(drop: usize, finetune: usize) -> Plan {
 /// tiny-b (5 layers) pruned with `plan` into `dir/pruned`.
 fn pruned(dir: &Path, plan: &Plan) -> PathBuf {
     let out = dir.join("pruned");
-    prune_checkpoint(&fixtures().join("models/tiny-b"), &out, &DropSpec::Plan(plan.clone()), &DiskPruneOptions::default(), &mut NoProgress).unwrap();
+    let options = interlace_prune::registry::prune_options(&fixtures().join("models/tiny-b")).unwrap();
+    prune_checkpoint(&fixtures().join("models/tiny-b"), &out, &DropSpec::Plan(plan.clone()), &options, &mut NoProgress).unwrap();
     out
 }
 

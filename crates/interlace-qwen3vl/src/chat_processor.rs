@@ -1,5 +1,9 @@
-//! Qwen3-VL's processor behind the model-agnostic [`ChatProcessor`] trait, with the official
-//! Qwen-VL fine-tuning label rule (assistant turns of the ChatML rendering).
+//! The Qwen-VL processor (all four families) behind the model-agnostic [`ChatProcessor`] trait,
+//! with the official Qwen-VL fine-tuning label rule (assistant turns of the ChatML rendering).
+//! Qwen2-VL, Qwen2.5-VL and Qwen3-VL share it: their templates all render ChatML, and Qwen's
+//! fine-tuning code (`qwen-vl-finetune`, `preprocess_qwen_2_visual`) masks all but the assistant
+//! turns the same way for each; Qwen2's default system prompt comes from its template and is
+//! masked like any other non-assistant turn.
 
 use interlace_chat::labels::{assistant_labels, TurnMarkers};
 use interlace_chat::{ChatExample, ChatMessage, ChatProcessor};

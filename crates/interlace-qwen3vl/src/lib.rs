@@ -22,6 +22,7 @@ pub mod config;
 mod error;
 pub mod generate;
 mod input;
+pub mod layout;
 pub mod linear;
 pub mod loader;
 pub mod model;

@@ -68,7 +68,11 @@ pub fn sparse_forward<B: Backend>(router: &HfLinear<B>, experts: &TextExperts<B>
     for (expert, rows) in routed.iter().enumerate().filter(|(_, rows)| !rows.is_empty()) {
         let index = Tensor::<B, 1, Int>::from_data(TensorData::new(rows.clone(), [rows.len()]), &tokens.device());
         let scale = weights.clone().select(0, index.clone()).slice([0..rows.len(), expert..expert + 1]);
-        let contribution = experts.forward(expert, tokens.clone().select(0, index.clone())) * scale;
+        // The `[rows, 1]` scale is expanded before the multiply: burn 0.21's fusion (wgpu, and the
+        // same fuser on CUDA) computed wrong values broadcasting it over the expert's matmul
+        // output (`on_wgpu_the_moe_and_qwen2_5_vl_families_match_transformers` caught it: a
+        // token alone with its expert was off by 150%).
+        let contribution = experts.forward(expert, tokens.clone().select(0, index.clone())) * scale.expand([rows.len(), hidden]);
         out = out.select_assign(0, index, contribution, IndexingUpdateOp::Add);
     }
     out.reshape([batch, seq, hidden])

@@ -372,6 +372,17 @@ fn on_wgpu_every_golden_tensor_matches_transformers() {
     every_golden_tensor_matches::<Wgpu>("tiny-b", &CASES, &device, "wgpu", Precision::F32);
 }
 
+/// The other families' own code paths on wgpu: sparse MoE routing (host top-k over device
+/// router logits, per-expert gathers), and Qwen2.5-VL's window attention, RMSNorm/SwiGLU
+/// vision blocks, biased QKV and sectioned M-RoPE (one image and text only each).
+#[test]
+fn on_wgpu_the_moe_and_qwen2_5_vl_families_match_transformers() {
+    let Some(device) = wgpu_device("MoE and Qwen2.5-VL parity") else { return };
+    for model in ["tiny-moe", "tiny-qwen25vl"] {
+        every_golden_tensor_matches::<Wgpu>(model, &["one_image", "text_only"], &device, "wgpu", Precision::F32);
+    }
+}
+
 #[test]
 fn on_wgpu_greedy_tokens_match_transformers() {
     let Some(device) = wgpu_device("greedy tokens") else { return };

@@ -220,7 +220,7 @@ fn copy_dir(src: &Path, dst: &Path) -> u64 {
 
 /// One on-disk prune into `out` (replaced each time), without fsync; returns tensor bytes copied.
 fn prune(src: &Path, out: &Path) -> u64 {
-    let options = DiskPruneOptions { sync: false, force: true, ..Default::default() };
+    let options = DiskPruneOptions { sync: false, force: true, layout: Some(Box::new(interlace_qwen3vl::layout::Qwen3VlLayout)), ..Default::default() };
     prune_checkpoint(src, out, &DropSpec::Layers(DROP.to_vec()), &options, &mut NoProgress).expect("prune").bytes_copied
 }
 

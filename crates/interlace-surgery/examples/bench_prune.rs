@@ -26,7 +26,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => Vec::new(),
     };
     let allow_deepstack = args.iter().any(|a| a == "--allow-deepstack");
-    let options = DiskPruneOptions { force: true, sync, drop_vision, allow_deepstack, ..Default::default() };
+    // surgery detects decoder-only layouts itself; a Qwen-VL family brings its own
+    let layout = interlace_qwen3vl::Qwen3VlConfig::from_dir(source).ok().map(|c| c.family.checkpoint_layout());
+    let options = DiskPruneOptions { force: true, sync, drop_vision, allow_deepstack, layout };
     let start = Instant::now();
     let report = prune_checkpoint(&PathBuf::from(source), &PathBuf::from(out), &DropSpec::Layers(drop), &options, &mut NoProgress)?;
     let seconds = start.elapsed().as_secs_f64();

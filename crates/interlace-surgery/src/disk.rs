@@ -164,6 +164,13 @@ pub fn prune_checkpoint(
     })
 }
 
+/// The layout surgery finds in `dir/config.json` by itself: a decoder-only model's (top-level
+/// `num_hidden_layers`, no `text_config` or `vision_config`). Other families bring theirs from
+/// their model crate ([`DiskPruneOptions::layout`]).
+pub fn detect_layout(dir: &Path) -> Result<Box<dyn CheckpointLayout>, SurgeryError> {
+    ModelConfig::read(dir)?.detect_layout()
+}
+
 /// The plan to record: the given one (checked against the model) or a manual plan.
 fn plan_for(drop: &DropSpec, num_layers: usize, source: &Path) -> Result<Plan, SurgeryError> {
     match drop {

@@ -59,8 +59,11 @@ pub enum SurgeryError {
         /// What is wrong, naming the field.
         reason: String,
     },
-    /// The directory's `config.json` is of a family no layout knows.
-    #[error("no checkpoint layout for {path} (model_type {model_type:?}); known: qwen3_vl and decoder-only families with top-level num_hidden_layers")]
+    /// The directory's `config.json` is not a decoder-only one and no layout was given.
+    #[error(
+        "no checkpoint layout for {path} (model_type {model_type:?}): only decoder-only configs (top-level num_hidden_layers) are recognised \
+         without one; pass the family's layout (DiskPruneOptions::layout; interlace_prune::registry picks it for the supported families)"
+    )]
     UnknownLayout {
         /// The config file.
         path: PathBuf,

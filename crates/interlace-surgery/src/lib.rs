@@ -24,7 +24,7 @@ mod source;
 mod staging;
 mod writer;
 
-pub use disk::{prune_checkpoint, DiskPruneOptions, DiskPruneReport, DropSpec};
+pub use disk::{detect_layout, prune_checkpoint, DiskPruneOptions, DiskPruneReport, DropSpec};
 pub use error::SurgeryError;
 pub use memory::{prune_stack, prune_stack_with_plan, PruneReport, StackCounts};
 pub use progress::{NoProgress, Progress};

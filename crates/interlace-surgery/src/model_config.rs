@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use interlace_core::{CheckpointLayout, DecoderOnlyLayout, PeriodicKindsLayout, PeriodicLayerKinds, Qwen2VlLayout, Qwen3VlLayout, Qwen3VlMoeLayout};
+use interlace_core::{CheckpointLayout, DecoderOnlyLayout, PeriodicKindsLayout, PeriodicLayerKinds};
 
 use crate::json::Json;
 use crate::renumber::Renumbering;
@@ -29,17 +29,14 @@ impl ModelConfig {
         Ok(Self { path, json })
     }
 
-    /// The layout of the config's family: Qwen3-VL by `model_type`, decoder-only families by a
-    /// top-level `num_hidden_layers` without a `text_config`.
+    /// The layout this crate can tell from the config alone: a decoder-only family (top-level
+    /// `num_hidden_layers`, no `text_config` and no `vision_config`). Families with more structure
+    /// bring their layout from their model crate ([`crate::DiskPruneOptions::layout`];
+    /// `interlace_prune::registry` picks it from `config.json`).
     pub fn detect_layout(&self) -> Result<Box<dyn CheckpointLayout>, SurgeryError> {
         let model_type = self.json.get("model_type").and_then(Json::as_str).unwrap_or("");
-        match model_type {
-            "qwen3_vl" => return Ok(Box::new(Qwen3VlLayout)),
-            "qwen3_vl_moe" => return Ok(Box::new(Qwen3VlMoeLayout)),
-            "qwen2_vl" | "qwen2_5_vl" => return Ok(Box::new(Qwen2VlLayout)),
-            _ => {}
-        }
-        if self.json.get("text_config").is_none() && self.json.get("num_hidden_layers").is_some() {
+        let decoder_only = self.json.get("text_config").is_none() && self.json.get("vision_config").is_none() && self.json.get("num_hidden_layers").is_some();
+        if decoder_only {
             return Ok(Box::new(DecoderOnlyLayout));
         }
         Err(SurgeryError::UnknownLayout { path: self.path.clone(), model_type: model_type.to_string() })
@@ -181,6 +178,7 @@ fn keep_entries(value: &Json, kept: &[usize], num_layers: usize) -> Result<Json,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use interlace_qwen3vl::layout::Qwen3VlMoeLayout;
 
     #[test]
     fn a_huge_layer_count_is_refused_before_it_sizes_anything() {
@@ -197,9 +195,9 @@ mod tests {
     }
 
     fn pruned_text(config: &ModelConfig, drop: &[usize]) -> String {
-        let layout = config.detect_layout().unwrap();
+        let layout = Qwen3VlMoeLayout;
         let renumbering = Renumbering { text: interlace_core::LayerSet::new(drop.iter().copied(), 6).unwrap(), vision: None };
-        let text = config.pruned(layout.as_ref(), &renumbering).unwrap().pointer("/text_config").unwrap().to_pretty_string();
+        let text = config.pruned(&layout, &renumbering).unwrap().pointer("/text_config").unwrap().to_pretty_string();
         text.split_whitespace().collect::<Vec<_>>().join(" ").replace("[ ", "[").replace(" ]", "]")
     }
 

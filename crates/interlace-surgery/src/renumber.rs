@@ -90,7 +90,7 @@ fn rename_indexed(name: &str, prefix: &str, renumbering: &[Option<usize>]) -> Op
 #[cfg(test)]
 mod tests {
     use super::*;
-    use interlace_core::Qwen3VlLayout;
+    use interlace_qwen3vl::layout::Qwen3VlLayout;
 
     fn vision(drop: &[usize], allow: bool) -> Result<VisionRenumbering, SurgeryError> {
         let layout = Qwen3VlLayout.vision().unwrap();

@@ -10,7 +10,7 @@ use interlace_core::Plan;
 use interlace_surgery::{prune_checkpoint, DiskPruneOptions, DropSpec, NoProgress, Progress, SurgeryError};
 
 fn try_prune(source: &Path, out: &Path, drop: &[usize]) -> Result<interlace_surgery::DiskPruneReport, SurgeryError> {
-    prune_checkpoint(source, out, &DropSpec::Layers(drop.to_vec()), &DiskPruneOptions::default(), &mut NoProgress)
+    prune_checkpoint(source, out, &DropSpec::Layers(drop.to_vec()), &common::with_layout(DiskPruneOptions::default(), source), &mut NoProgress)
 }
 
 /// The error message, after checking that nothing but the listed entries remain in `parent`.
@@ -33,13 +33,23 @@ fn invalid_drop_sets_are_refused_before_writing() {
         assert!(message.contains(expected), "{message}");
     }
     let message = fails_cleanly(
-        prune_checkpoint(&source, &out, &DropSpec::Layers(vec![]), &DiskPruneOptions { drop_vision: vec![4], ..Default::default() }, &mut NoProgress),
+        prune_checkpoint(
+            &source,
+            &out,
+            &DropSpec::Layers(vec![]),
+            &common::with_layout(DiskPruneOptions { drop_vision: vec![4], ..Default::default() }, &source),
+            &mut NoProgress,
+        ),
         scratch.path(),
         &[],
     );
     assert!(message.contains("vision blocks") && message.contains("out of range"), "{message}");
     let plan = Plan::new(5, "x", 0.2, vec![1], vec![], vec![0, 2, 3, 4]).unwrap();
-    let message = fails_cleanly(prune_checkpoint(&source, &out, &DropSpec::Plan(plan), &DiskPruneOptions::default(), &mut NoProgress), scratch.path(), &[]);
+    let message = fails_cleanly(
+        prune_checkpoint(&source, &out, &DropSpec::Plan(plan), &common::with_layout(DiskPruneOptions::default(), &source), &mut NoProgress),
+        scratch.path(),
+        &[],
+    );
     assert!(message.contains("plan is for 5 layers") && message.contains("has 6"), "{message}");
 }
 
@@ -119,7 +129,14 @@ fn existing_output_needs_force_and_source_is_protected() {
     assert!(message.contains("--force"), "{message}");
     assert_eq!(common::entries(&out), vec!["keep.txt"]);
 
-    let forced = prune_checkpoint(&source, &out, &DropSpec::Layers(vec![1]), &DiskPruneOptions { force: true, ..Default::default() }, &mut NoProgress).unwrap();
+    let forced = prune_checkpoint(
+        &source,
+        &out,
+        &DropSpec::Layers(vec![1]),
+        &common::with_layout(DiskPruneOptions { force: true, ..Default::default() }, &source),
+        &mut NoProgress,
+    )
+    .unwrap();
     assert_eq!(forced.layers_after, 4);
     assert!(!out.join("keep.txt").exists());
     assert_eq!(common::entries(scratch.path()), vec!["out", "src-tiny-b"]);
@@ -132,7 +149,13 @@ fn existing_output_needs_force_and_source_is_protected() {
     // never inside the source, never containing it (even with --force)
     let before = common::entries(&source);
     for out in [source.join("pruned"), source.clone(), scratch.path().to_path_buf()] {
-        let result = prune_checkpoint(&source, &out, &DropSpec::Layers(vec![1]), &DiskPruneOptions { force: true, ..Default::default() }, &mut NoProgress);
+        let result = prune_checkpoint(
+            &source,
+            &out,
+            &DropSpec::Layers(vec![1]),
+            &common::with_layout(DiskPruneOptions { force: true, ..Default::default() }, &source),
+            &mut NoProgress,
+        );
         assert!(matches!(result, Err(SurgeryError::OutputOverlapsSource { .. })), "{out:?}: {result:?}");
     }
     assert_eq!(common::entries(&source), before);
@@ -161,7 +184,13 @@ fn interruption_mid_copy_leaves_nothing() {
     let source = common::model("tiny-a");
     let out = scratch.path().join("out");
     for after in [0, 5, 40] {
-        let result = prune_checkpoint(&source, &out, &DropSpec::Layers(vec![1]), &DiskPruneOptions::default(), &mut Interrupt { ticks: 0, after });
+        let result = prune_checkpoint(
+            &source,
+            &out,
+            &DropSpec::Layers(vec![1]),
+            &common::with_layout(DiskPruneOptions::default(), &source),
+            &mut Interrupt { ticks: 0, after },
+        );
         let message = fails_cleanly(result, scratch.path(), &[]);
         assert!(message.contains("cancelled"), "{message}");
     }
@@ -172,7 +201,7 @@ fn interruption_mid_copy_leaves_nothing() {
         &source,
         &out,
         &DropSpec::Layers(vec![1]),
-        &DiskPruneOptions { force: true, ..Default::default() },
+        &common::with_layout(DiskPruneOptions { force: true, ..Default::default() }, &source),
         &mut Interrupt { ticks: 0, after: 3 },
     );
     fails_cleanly(result, scratch.path(), &["out"]);

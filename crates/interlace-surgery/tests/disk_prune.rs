@@ -11,7 +11,7 @@ use interlace_surgery::{prune_checkpoint, DiskPruneOptions, DropSpec, NoProgress
 use sha2::{Digest, Sha256};
 
 fn prune(source: &Path, out: &Path, drop: &[usize], options: DiskPruneOptions) -> interlace_surgery::DiskPruneReport {
-    prune_checkpoint(source, out, &DropSpec::Layers(drop.to_vec()), &options, &mut NoProgress).expect("prune succeeds")
+    prune_checkpoint(source, out, &DropSpec::Layers(drop.to_vec()), &common::with_layout(options, source), &mut NoProgress).expect("prune succeeds")
 }
 
 /// The source name a kept output tensor must come from, for text layers only.
@@ -117,7 +117,14 @@ fn plan_file_is_recorded() {
     let scratch = tempfile::tempdir().unwrap();
     let out = scratch.path().join("pruned");
     let plan = Plan::new(5, "interlace", 0.4, vec![0, 4], vec![1], vec![2, 3]).unwrap();
-    prune_checkpoint(&common::model("tiny-b"), &out, &DropSpec::Plan(plan), &DiskPruneOptions::default(), &mut NoProgress).unwrap();
+    prune_checkpoint(
+        &common::model("tiny-b"),
+        &out,
+        &DropSpec::Plan(plan),
+        &common::with_layout(DiskPruneOptions::default(), &common::model("tiny-b")),
+        &mut NoProgress,
+    )
+    .unwrap();
     let provenance = common::json(&out.join("interlace.json"));
     assert_eq!(provenance["plan"]["strategy"], "interlace");
     assert_eq!(provenance["finetune_after_pruning"], serde_json::json!([0]));
@@ -168,7 +175,7 @@ fn vision_blocks_and_deepstack_taps_are_remapped() {
         &source,
         &scratch.path().join("refused"),
         &DropSpec::Layers(vec![2]),
-        &DiskPruneOptions { drop_vision: vec![2], ..Default::default() },
+        &common::with_layout(DiskPruneOptions { drop_vision: vec![2], ..Default::default() }, &source),
         &mut NoProgress,
     );
     let message = refused.unwrap_err().to_string();

@@ -104,7 +104,8 @@ fn on_disk_pruning_matches_transformers_in_place_removal() {
     for Case { name: case, model, drop, drop_vision, allow_deepstack, inputs } in CASES {
         let out = scratch.path().join(case);
         let options = DiskPruneOptions { drop_vision: drop_vision.to_vec(), allow_deepstack, ..Default::default() };
-        prune_checkpoint(&common::model(model), &out, &DropSpec::Layers(drop.to_vec()), &options, &mut NoProgress).unwrap();
+        prune_checkpoint(&common::model(model), &out, &DropSpec::Layers(drop.to_vec()), &common::with_layout(options, &common::model(model)), &mut NoProgress)
+            .unwrap();
         assert_config_matches_golden(case, &out);
         let pruned = load(&out);
         for input_case in inputs {
@@ -123,7 +124,14 @@ fn on_disk_pruning_equals_in_memory_pruning_exactly() {
             continue; // DecoderStack removes text layers only
         }
         let out = scratch.path().join(case);
-        let report = prune_checkpoint(&common::model(model), &out, &DropSpec::Layers(drop.to_vec()), &DiskPruneOptions::default(), &mut NoProgress).unwrap();
+        let report = prune_checkpoint(
+            &common::model(model),
+            &out,
+            &DropSpec::Layers(drop.to_vec()),
+            &common::with_layout(DiskPruneOptions::default(), &common::model(model)),
+            &mut NoProgress,
+        )
+        .unwrap();
         let on_disk = load(&out);
         let full = load(&common::model(model));
         let set = LayerSet::for_removal(drop.iter().copied(), full.num_layers()).unwrap();

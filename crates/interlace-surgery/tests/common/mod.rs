@@ -89,3 +89,19 @@ pub fn relative_error(actual: &[f32], expected: &[f32]) -> f64 {
     let norm: f64 = expected.iter().map(|b| (*b as f64).powi(2)).sum();
     (diff / norm.max(1e-30)).sqrt()
 }
+
+/// The fixture's checkpoint layout, from its `model_type` (surgery detects only decoder-only
+/// configs by itself; `interlace_prune::registry` does this for users).
+pub fn layout_of(dir: &Path) -> Option<Box<dyn interlace_core::CheckpointLayout>> {
+    let text = std::fs::read_to_string(dir.join("config.json")).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    interlace_qwen3vl::Family::from_name(json.get("model_type")?.as_str()?).map(interlace_qwen3vl::Family::checkpoint_layout)
+}
+
+/// `options` with the layout of the checkpoint in `source` when it has none.
+pub fn with_layout(mut options: interlace_surgery::DiskPruneOptions, source: &Path) -> interlace_surgery::DiskPruneOptions {
+    if options.layout.is_none() {
+        options.layout = layout_of(source);
+    }
+    options
+}

@@ -1,0 +1,40 @@
+//! The registry of model families: which model crate handles a checkpoint, chosen from its
+//! `config.json`. The analysis, surgery, trainer and evaluation crates never name a family;
+//! adding one means a model crate and an entry here.
+
+use std::path::Path;
+
+use interlace_core::CheckpointLayout;
+use interlace_qwen3vl::Family;
+use interlace_surgery::DiskPruneOptions;
+
+use crate::PipelineError;
+
+/// The model crate's family of the checkpoint in `dir`, from `config.json`'s `model_type`, else
+/// its `architectures`; `None` when the config names no family a model crate here loads.
+pub fn family(dir: &Path) -> Result<Option<Family>, PipelineError> {
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(|source| PipelineError::Io { path: path.clone(), source })?;
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| PipelineError::Invalid(format!("{}: not valid JSON: {e}", path.display())))?;
+    if let Some(model_type) = json.get("model_type").and_then(serde_json::Value::as_str) {
+        return Ok(Family::from_name(model_type));
+    }
+    let architectures = json.get("architectures").and_then(serde_json::Value::as_array);
+    Ok(architectures.into_iter().flatten().filter_map(serde_json::Value::as_str).find_map(Family::from_name))
+}
+
+/// Where the checkpoint in `dir` keeps its layers: its family's layout, or for a plain
+/// decoder-only config (top-level `num_hidden_layers`) the generic one. Any other config is
+/// refused with the families that are supported.
+pub fn checkpoint_layout(dir: &Path) -> Result<Box<dyn CheckpointLayout>, PipelineError> {
+    if let Some(family) = family(dir)? {
+        return Ok(family.checkpoint_layout());
+    }
+    interlace_surgery::detect_layout(dir)
+        .map_err(|error| PipelineError::Invalid(format!("{error}. Families with a layout: {}, and decoder-only models", Family::supported())))
+}
+
+/// [`DiskPruneOptions`] with the layout of the checkpoint in `dir` ([`checkpoint_layout`]).
+pub fn prune_options(dir: &Path) -> Result<DiskPruneOptions, PipelineError> {
+    Ok(DiskPruneOptions { layout: Some(checkpoint_layout(dir)?), ..DiskPruneOptions::default() })
+}
