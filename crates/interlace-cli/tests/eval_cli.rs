@@ -47,11 +47,12 @@ fn pruned_model_against_its_base() {
     assert_eq!(std::fs::read_to_string(out.join("results.md")).unwrap(), stdout);
 }
 
-/// Evaluation speaks conversations and decoders, not families: a pruned Qwen2-VL and a pruned
-/// hub-form Qwen2.5-VL against their bases, benchmark, held-out loss and speed.
+/// Evaluation speaks conversations and decoders, not families: a pruned Qwen2-VL, a pruned
+/// hub-form Qwen2.5-VL and a pruned Qwen3-VL-MoE against their bases, benchmark, held-out loss
+/// and speed.
 #[test]
-fn qwen2_generation_pruned_models_against_their_bases() {
-    for model in ["tiny-qwen2vl", "tiny-qwen25vl"] {
+fn other_families_pruned_models_against_their_bases() {
+    for model in ["tiny-qwen2vl", "tiny-qwen25vl", "tiny-moe"] {
         let dir = tempfile::tempdir().unwrap();
         let (pruned, out) = (dir.path().join("pruned"), dir.path().join("out"));
         let base = format!("fixtures/models/{model}");
