@@ -16,11 +16,7 @@ pub fn family(dir: &Path) -> Result<Option<Family>, PipelineError> {
     let path = dir.join("config.json");
     let text = std::fs::read_to_string(&path).map_err(|source| PipelineError::Io { path: path.clone(), source })?;
     let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| PipelineError::Invalid(format!("{}: not valid JSON: {e}", path.display())))?;
-    if let Some(model_type) = json.get("model_type").and_then(serde_json::Value::as_str) {
-        return Ok(Family::from_name(model_type));
-    }
-    let architectures = json.get("architectures").and_then(serde_json::Value::as_array);
-    Ok(architectures.into_iter().flatten().filter_map(serde_json::Value::as_str).find_map(Family::from_name))
+    Ok(Family::named_in(&json))
 }
 
 /// Where the checkpoint in `dir` keeps its layers: its family's layout, or for a plain

@@ -95,14 +95,6 @@ impl TensorNaming {
             }
         }
     }
-
-    /// The prefix of text layer tensors in the file (`model.language_model.layers.` or `model.layers.`).
-    pub fn text_layer_prefix(self) -> &'static str {
-        match self {
-            TensorNaming::Current => "model.language_model.layers.",
-            TensorNaming::Legacy => "model.layers.",
-        }
-    }
 }
 
 /// The weights of one model directory, memory-mapped.

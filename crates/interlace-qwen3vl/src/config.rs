@@ -145,6 +145,15 @@ impl Family {
         Self::ALL.into_iter().find(|f| f.model_type() == name || f.architecture() == name)
     }
 
+    /// The family a parsed `config.json` names: by `model_type` when it has one, else by the first
+    /// `architectures` entry this crate knows; `None` when it names no supported family.
+    pub fn named_in(config: &Value) -> Option<Self> {
+        if let Some(model_type) = config.get("model_type").filter(|v| !v.is_null()) {
+            return model_type.as_str().and_then(Self::from_name);
+        }
+        config.get("architectures")?.as_array()?.iter().filter_map(Value::as_str).find_map(Self::from_name)
+    }
+
     /// `"qwen3_vl (Qwen3VLForConditionalGeneration), ..."`, for error messages.
     pub fn supported() -> String {
         Self::ALL.iter().map(|f| format!("{} ({})", f.model_type(), f.architecture())).collect::<Vec<_>>().join(", ")

@@ -310,7 +310,8 @@ fn add_deepstack<B: Backend>(hidden: Tensor<B, 3>, feature: Option<&Tensor<B, 2>
     overwrite_rows(base, visual_rows, added).unsqueeze_dim(0)
 }
 
-fn row_index<B: Backend>(rows: &[usize], device: &B::Device) -> Tensor<B, 1, Int> {
+/// `rows` as an index tensor for `select` / `select_assign`.
+pub(crate) fn row_index<B: Backend>(rows: &[usize], device: &B::Device) -> Tensor<B, 1, Int> {
     Tensor::from_data(TensorData::new(rows.iter().map(|&r| r as i64).collect::<Vec<_>>(), [rows.len()]), device)
 }
 

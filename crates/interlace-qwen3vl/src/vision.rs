@@ -12,6 +12,7 @@ use crate::activation::{gelu, gelu_tanh, quick_gelu, silu};
 use crate::config::{VisionConfig, VisionKind};
 use crate::linear::HfLinear;
 use crate::loader::{named_param, WeightLoader};
+use crate::model::row_index;
 use crate::norm::VisionNorm;
 use crate::rope::{apply_rotary, vision_rope_tables};
 use crate::{Qwen3VlError, Result};
@@ -200,7 +201,7 @@ impl<B: Backend> VisionModel<B> {
         if let Some(windows) = &windows {
             let unit = self.config.spatial_merge_size * self.config.spatial_merge_size;
             let rows = windows.patch_rows(unit);
-            x = x.select(0, index_tensor::<B>(&rows, &device));
+            x = x.select(0, row_index::<B>(&rows, &device));
             coordinates = rows.iter().map(|&r| layout.coordinates[r]).collect();
         }
         let (cos, sin) = vision_rope_tables::<B>(&coordinates, self.config.head_dim(), self.config.rope_theta, &device);
@@ -219,7 +220,7 @@ impl<B: Backend> VisionModel<B> {
         }
         let mut image_embeds = self.merger.forward(x);
         if let Some(windows) = &windows {
-            image_embeds = image_embeds.select(0, index_tensor::<B>(&windows.inverse(), &device));
+            image_embeds = image_embeds.select(0, row_index::<B>(&windows.inverse(), &device));
         }
         Ok(VisionOutput { image_embeds, deepstack })
     }
@@ -367,10 +368,6 @@ impl WindowLayout {
         }
         inverse
     }
-}
-
-fn index_tensor<B: Backend>(rows: &[usize], device: &B::Device) -> Tensor<B, 1, Int> {
-    Tensor::from_data(TensorData::new(rows.iter().map(|&r| r as i64).collect::<Vec<_>>(), [rows.len()]), device)
 }
 
 impl<B: Backend> VisionBlock<B> {

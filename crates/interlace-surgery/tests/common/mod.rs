@@ -95,7 +95,7 @@ pub fn relative_error(actual: &[f32], expected: &[f32]) -> f64 {
 pub fn layout_of(dir: &Path) -> Option<Box<dyn interlace_core::CheckpointLayout>> {
     let text = std::fs::read_to_string(dir.join("config.json")).ok()?;
     let json: serde_json::Value = serde_json::from_str(&text).ok()?;
-    interlace_qwen3vl::Family::from_name(json.get("model_type")?.as_str()?).map(interlace_qwen3vl::Family::checkpoint_layout)
+    interlace_qwen3vl::Family::named_in(&json).map(interlace_qwen3vl::Family::checkpoint_layout)
 }
 
 /// `options` with the layout of the checkpoint in `source` when it has none.
