@@ -7,9 +7,10 @@ use burn::prelude::Backend;
 use burn::tensor::DType;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use interlace_eval::vlmeval::{pixel_bounds, Dataset};
 use interlace_eval::{
-    evaluate_benchmark, heldout_loss, measure_speed, prepare_input, read_benchmark, Benchmark, BenchmarkResult, EvalOptions, EvalReport, HeldOutLoss,
-    ScoringMode, SpeedComparison, SpeedReport,
+    evaluate_benchmark, heldout_loss, measure_speed, prepare_input, read_benchmark, write_predictions, Benchmark, BenchmarkResult, EvalOptions, EvalReport,
+    HeldOutLoss, Sampling, ScoringMode,
 };
 use interlace_qwen3vl::processor::Qwen3VlProcessor;
 use interlace_qwen3vl::{GenerationConfig, Qwen3VlForConditionalGeneration, Qwen3VlInput};
@@ -27,18 +28,36 @@ pub struct EvalArgs {
     /// performance and speed ratios.
     #[arg(long)]
     base: Option<PathBuf>,
-    /// Benchmark files: VLMEvalKit TSV (`.tsv`) or JSONL (`.jsonl`) with the same fields.
+    /// Benchmark files: VLMEvalKit TSV (`.tsv`) or JSONL (`.jsonl`) with the same fields. A file
+    /// named after a VLMEvalKit dataset (`MMBench_DEV_EN_V11.tsv`, `POPE.tsv`, ...) is prompted
+    /// and scored by that dataset's rules; others by the generic rules of their questions.
     #[arg(long, num_args = 1.., required_unless_present = "heldout")]
     bench: Vec<PathBuf>,
+    /// The VLMEvalKit dataset of each --bench file, in the same order, when the file name does
+    /// not say it (`auto` keeps the detection for that file).
+    #[arg(long, num_args = 1..)]
+    dataset: Vec<String>,
     /// Evaluate only the first N questions of each benchmark.
     #[arg(long)]
     limit: Option<usize>,
-    /// Answer multiple-choice and yes/no questions by greedy decoding and answer extraction
-    /// instead of comparing the log-likelihood of the answers.
+    /// How replies are produced: `generate` (VLMEvalKit's way) or `loglik` (fast mode, not
+    /// VLMEvalKit's: closed questions answered by the likeliest option letter or yes/no).
+    #[arg(long, value_enum, default_value_t = Scoring::Generate)]
+    scoring: Scoring,
+    /// Decode greedily instead of with VLMEvalKit's sampling settings for Qwen3-VL
+    /// (temperature 0.7, top-p 0.8, top-k 20, presence penalty 1.5).
     #[arg(long)]
-    generate: bool,
-    /// Upper bound on generated tokens per reply (open questions, --generate).
-    #[arg(long, default_value_t = 32)]
+    greedy: bool,
+    /// Seed of the sampled replies (each question adds its line number).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Resize images within the model's preprocessor_config.json bounds instead of the ones
+    /// VLMEvalKit's Qwen3-VL wrapper uses (4 to 16384 merged patches; OCRBench at least
+    /// 102400 pixels).
+    #[arg(long)]
+    model_pixels: bool,
+    /// Upper bound on generated tokens per reply (VLMEvalKit runs Qwen3-VL with 16384).
+    #[arg(long, default_value_t = 16384)]
     max_new_tokens: usize,
     /// Conversation data (the training format) for held-out loss and perplexity on assistant tokens.
     #[arg(long)]
@@ -64,16 +83,25 @@ pub struct EvalArgs {
     /// Float dtype of weights and activations.
     #[arg(long, value_enum, default_value_t = FloatKind::F32)]
     dtype: FloatKind,
-    /// Folder for results.json and results.md.
+    /// Folder for results.json, results.md and predictions/ (one VLMEvalKit predictions
+    /// file per model and benchmark).
     #[arg(long)]
     out: PathBuf,
+}
+
+/// `--scoring`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Scoring {
+    /// Generate every answer and score it with VLMEvalKit's rules.
+    Generate,
+    /// Fast mode: log-likelihood of the option letters / yes-no for closed questions.
+    Loglik,
 }
 
 /// What was measured for one model.
 struct ModelRun {
     results: Vec<BenchmarkResult>,
     heldout: Option<HeldOutLoss>,
-    speed: Option<SpeedReport>,
 }
 
 /// Settings shared by the model and the base.
@@ -81,49 +109,78 @@ struct Plan<'a> {
     args: &'a EvalArgs,
     benches: &'a [Benchmark],
     mode: ScoringMode,
+    sampling: Sampling,
 }
 
-/// The speed prompt: the first question that has an image (else the first question), as the
-/// benchmark would pose it to the model.
-fn speed_prompt(processor: &Qwen3VlProcessor, benches: &[Benchmark]) -> Option<Qwen3VlInput> {
-    let items = benches.iter().flat_map(|b| b.items.iter());
+/// A benchmark's speed prompt: its first question that has an image (else its first
+/// question), as the benchmark poses it to the model.
+fn speed_prompt(processor: &Qwen3VlProcessor, bench: &Benchmark) -> Option<Qwen3VlInput> {
+    let items = bench.items.iter();
     let candidates = items.clone().filter(|i| !i.images.is_empty()).chain(items);
-    candidates.filter_map(|item| prepare_input(processor, item).ok()).next()
+    candidates.filter_map(|item| prepare_input(processor, bench, item).ok()).next()
 }
 
 fn run_model<B: Backend>(dir: &Path, device: &B::Device, dtype: DType, label: &str, plan: &Plan) -> Result<ModelRun, Box<dyn Error>> {
     let args = plan.args;
-    let processor = Qwen3VlProcessor::from_dir(dir)?;
+    let mut processor = Qwen3VlProcessor::from_dir(dir)?;
     let model = Qwen3VlForConditionalGeneration::<B>::from_pretrained(dir, device, dtype)?;
     let eos = GenerationConfig::from_dir(dir, 1)?.eos_token_ids;
-    let options = EvalOptions { mode: plan.mode, max_new_tokens: args.max_new_tokens, limit: args.limit, strict: args.strict, ..EvalOptions::new(eos) };
+    let options = EvalOptions {
+        mode: plan.mode,
+        max_new_tokens: args.max_new_tokens,
+        sampling: plan.sampling.clone(),
+        limit: args.limit,
+        strict: args.strict,
+        ..EvalOptions::new(eos)
+    };
+    let predictions = args.out.join("predictions");
+    std::fs::create_dir_all(&predictions)?;
     let style = ProgressStyle::with_template("{prefix:>24} [{bar:30}] {pos}/{len} {elapsed_precise}")?.progress_chars("=> ");
     let mut results = Vec::with_capacity(plan.benches.len());
     for bench in plan.benches {
+        if !args.model_pixels {
+            let config = processor.image_config_mut();
+            (config.min_pixels, config.max_pixels) = pixel_bounds(bench.dataset, config.patch_size * config.merge_size);
+        }
         let total = args.limit.unwrap_or(usize::MAX).min(bench.items.len());
         let bar = ProgressBar::new(total as u64).with_style(style.clone()).with_prefix(format!("{label} {}", bench.name));
         let result = evaluate_benchmark(&model, &processor, bench, &options, |done| bar.set_position(done as u64));
         bar.finish_and_clear();
-        let result = result?;
+        let mut result = result?;
         for bad in &result.malformed[bench.malformed.len()..] {
             eprintln!("warning: {}: row {} (line {}) skipped: {}", bench.path.display(), bad.index, bad.line, bad.reason);
         }
+        if !args.no_speed {
+            if let Some(prompt) = speed_prompt(&processor, bench) {
+                result.speed = Some(measure_speed(&model, &prompt, args.decode_tokens, args.speed_repeats)?);
+            }
+        }
+        write_predictions(&predictions.join(format!("{label}_{}.tsv", bench.name)), bench, &result)?;
         results.push(result);
     }
     let heldout = match &args.heldout {
         Some(data) => Some(heldout_loss(&model, data, Qwen3VlProcessor::from_dir(dir)?, args.max_length, args.limit)?),
         None => None,
     };
-    let speed = match (args.no_speed, speed_prompt(&processor, plan.benches)) {
-        (false, Some(prompt)) => Some(measure_speed(&model, &prompt, args.decode_tokens, args.speed_repeats)?),
-        _ => None,
-    };
-    Ok(ModelRun { results, heldout, speed })
+    Ok(ModelRun { results, heldout })
 }
 
 /// Evaluates `--model` (and `--base`), writes results.json and results.md, prints the table.
 pub fn run(args: EvalArgs) -> Result<(), Box<dyn Error>> {
-    let benches = args.bench.iter().map(|path| read_benchmark(path, args.strict)).collect::<Result<Vec<_>, _>>()?;
+    if !args.dataset.is_empty() && args.dataset.len() != args.bench.len() {
+        return Err(format!(
+            "--dataset names {} dataset(s) for {} --bench file(s); give one per file (`auto` to detect)",
+            args.dataset.len(),
+            args.bench.len()
+        )
+        .into());
+    }
+    let mut benches = args.bench.iter().map(|path| read_benchmark(path, args.strict)).collect::<Result<Vec<_>, _>>()?;
+    for (bench, name) in benches.iter_mut().zip(&args.dataset) {
+        if name != "auto" {
+            bench.dataset = Some(name.parse::<Dataset>()?);
+        }
+    }
     for bench in &benches {
         for bad in &bench.malformed {
             eprintln!("warning: {}: row {} (line {}) skipped: {}", bench.path.display(), bad.index, bad.line, bad.reason);
@@ -132,8 +189,12 @@ pub fn run(args: EvalArgs) -> Result<(), Box<dyn Error>> {
     if benches.is_empty() && args.heldout.is_none() {
         return Err("nothing to evaluate: give --bench or --heldout".into());
     }
-    let mode = if args.generate { ScoringMode::Generate } else { ScoringMode::LogLikelihood };
-    let plan = Plan { args: &args, benches: &benches, mode };
+    let mode = match args.scoring {
+        Scoring::Generate => ScoringMode::Generate,
+        Scoring::Loglik => ScoringMode::LogLikelihood,
+    };
+    let sampling = if args.greedy { Sampling::greedy() } else { Sampling { seed: args.seed, ..Sampling::vlmevalkit_qwen3vl() } };
+    let plan = Plan { args: &args, benches: &benches, mode, sampling: sampling.clone() };
     let dtype = args.dtype.dtype();
     let (model_run, base_run) = with_backend!(args.backend, |B, device| {
         let model_run = run_model::<B>(&args.model, &device, dtype, "model", &plan)?;
@@ -143,17 +204,16 @@ pub fn run(args: EvalArgs) -> Result<(), Box<dyn Error>> {
         };
         Ok::<_, Box<dyn Error>>((model_run, base_run))
     })?;
-    let (base_results, base_heldout, base_speed) = match base_run {
-        Some(run) => (run.results, run.heldout, run.speed),
-        None => (Vec::new(), None, None),
+    let (base_results, base_heldout) = match base_run {
+        Some(run) => (run.results, run.heldout),
+        None => (Vec::new(), None),
     };
-    let mut report =
-        EvalReport::new(args.model.display().to_string(), args.base.as_ref().map(|b| b.display().to_string()), mode, model_run.results, base_results);
+    let base = args.base.as_ref().map(|b| b.display().to_string());
+    let mut report = EvalReport::new(args.model.display().to_string(), base, mode, sampling, model_run.results, base_results);
     report.heldout = model_run.heldout;
     report.base_heldout = base_heldout;
-    report.speed = model_run.speed.map(|speed| SpeedComparison::new(speed, base_speed));
     report.write(&args.out)?;
     print!("{}", report.markdown());
-    eprintln!("wrote {} and {}", args.out.join("results.json").display(), args.out.join("results.md").display());
+    eprintln!("wrote {}, {} and {}", args.out.join("results.json").display(), args.out.join("results.md").display(), args.out.join("predictions").display());
     Ok(())
 }

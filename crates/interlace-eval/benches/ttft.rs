@@ -36,7 +36,7 @@ fn main() {
     let dir = root.join("models/tiny-a");
     let processor = Qwen3VlProcessor::from_dir(&dir).expect("processor");
     let bench = read_benchmark(&root.join("bench/mcq.tsv"), false).expect("benchmark");
-    let input = prepare_input(&processor, &bench.items[0]).expect("prompt");
+    let input = prepare_input(&processor, &bench, &bench.items[0]).expect("prompt");
     let device = NdArrayDevice::Cpu;
     let base = Qwen3VlForConditionalGeneration::<B>::from_pretrained(&dir, &device, DType::F32).expect("model");
     let pruned = Qwen3VlForConditionalGeneration::<B>::from_pretrained(&dir, &device, DType::F32)

@@ -1,5 +1,7 @@
 //! One benchmark question, whatever file it came from.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::images::ImageData;
@@ -36,6 +38,10 @@ pub struct BenchItem {
     pub category: Option<String>,
     /// Images, shown before the text in the order given.
     pub images: Vec<ImageData>,
+    /// Every non-empty cell of the row except the images, as `str()` of pandas' value (TSV) or
+    /// the JSON scalar: what dataset rules read (`split`, `g_index`, `l2-category`,
+    /// `cycle_category`, `image_path`, ...) and what the predictions file repeats.
+    pub fields: BTreeMap<String, String>,
 }
 
 impl BenchItem {

@@ -1,42 +1,48 @@
-//! Evaluation of pruned models: benchmark scores, held-out loss and speed.
+//! Evaluation of pruned models: benchmark scores as VLMEvalKit computes them, held-out loss and
+//! speed.
 //!
 //! - Benchmarks are read from VLMEvalKit's TSV layout or the same fields as JSONL
-//!   ([`read_benchmark`]); every row becomes a [`BenchItem`] of one [`QuestionKind`], and rows
-//!   that cannot be used are reported as [`Malformed`] instead of stopping the run.
-//! - Prompts follow VLMEvalKit's Qwen2-VL / Qwen3-VL conventions ([`prompt`]).
-//! - Multiple-choice and yes/no questions are scored by the log-likelihood of each answer after
-//!   the generation prompt, so scores do not depend on decoding luck; open questions (and every
-//!   kind under [`ScoringMode::Generate`]) decode greedily and match the answer
-//!   ([`normalize`], [`extract`]).
+//!   ([`read_benchmark`]), cells typed as pandas types them; every row becomes a [`BenchItem`],
+//!   and rows that cannot be used are reported as [`Malformed`] instead of stopping the run.
+//! - [`vlmeval`]: the paper's 12 benchmarks plus MME and MMStar, detected from the file name,
+//!   prompted and scored exactly as VLMEvalKit prompts Qwen3-VL and scores without a judge.
+//! - [`evaluate_benchmark`] answers by generation ([`ScoringMode::Generate`], VLMEvalKit's
+//!   way, with its sampling settings by default: [`Sampling`]) or, as a labelled fast mode, by
+//!   answer log-likelihood ([`ScoringMode::LogLikelihood`]).
 //! - [`heldout_loss`] measures loss and perplexity on the assistant tokens of conversation data;
 //!   [`measure_speed`] measures time to first token and decode throughput.
-//! - [`EvalReport`] puts a model next to its base: the relative-performance table of the
-//!   INTERLACE model cards, written as `results.json` and `results.md`.
+//! - [`EvalReport`] puts a model next to its base: the model-card table of relative
+//!   performance and TTFT speed-up, written as `results.json` and `results.md`;
+//!   [`write_predictions`] writes the per-question predictions VLMEvalKit's evaluation reads.
 #![deny(missing_docs)]
 
 mod choice;
 mod error;
 mod evaluate;
-pub mod extract;
 mod images;
 mod item;
 mod listfield;
 mod loss;
 mod model;
-pub mod normalize;
-pub mod prompt;
+mod predictions;
 mod reader;
 mod report;
+mod sampling;
 mod speed;
 mod tsv;
+pub mod vlmeval;
 
 pub use choice::{best_choice, log_softmax};
 pub use error::EvalError;
-pub use evaluate::{evaluate_benchmark, evaluate_item, prepare_input, BenchmarkResult, EvalOptions, ItemResult, ScoringMode};
+pub use evaluate::{
+    answer_item, evaluate_benchmark, messages, prepare_input, question_kind, score_answers, BenchmarkResult, EvalOptions, ItemResult, ScoringMode,
+};
 pub use images::ImageData;
 pub use item::{BenchItem, Malformed, QuestionKind};
 pub use loss::{heldout_loss, HeldOutLoss};
 pub use model::EvalModel;
+pub use predictions::{predictions_tsv, write_predictions};
 pub use reader::{read_benchmark, Benchmark};
 pub use report::{BenchmarkRow, EvalReport, SpeedComparison};
+pub use sampling::Sampling;
 pub use speed::{measure_speed, SpeedReport};

@@ -7,6 +7,7 @@
 use interlace_core::IncrementalDecoder;
 
 use crate::choice::log_softmax;
+use crate::sampling::Sampling;
 use crate::EvalError;
 
 /// A causal language model that can be evaluated.
@@ -21,6 +22,17 @@ pub trait EvalModel {
     /// Greedy reply to `prompt`: at most `max_new_tokens` tokens, ending after the first
     /// token of `eos` (included).
     fn greedy(&self, prompt: &Self::Input, max_new_tokens: usize, eos: &[u32]) -> Result<Vec<u32>, EvalError>;
+
+    /// A reply decoded with `sampling` (the draw seeded for question number `question`).
+    /// The default serves greedy settings only; models that decode incrementally sample too.
+    fn generate(&self, prompt: &Self::Input, max_new_tokens: usize, eos: &[u32], sampling: &Sampling, question: u64) -> Result<Vec<u32>, EvalError> {
+        let _ = question;
+        if sampling.is_greedy() {
+            self.greedy(prompt, max_new_tokens, eos)
+        } else {
+            Err(EvalError::Input("this model decodes greedily only".into()))
+        }
+    }
 }
 
 /// Wraps a model error.
@@ -63,14 +75,19 @@ impl<M: IncrementalDecoder> EvalModel for M {
     }
 
     fn greedy(&self, prompt: &M::Input, max_new_tokens: usize, eos: &[u32]) -> Result<Vec<u32>, EvalError> {
+        self.generate(prompt, max_new_tokens, eos, &Sampling::greedy(), 0)
+    }
+
+    fn generate(&self, prompt: &M::Input, max_new_tokens: usize, eos: &[u32], sampling: &Sampling, question: u64) -> Result<Vec<u32>, EvalError> {
         let mut tokens = Vec::new();
         if max_new_tokens == 0 {
             return Ok(tokens);
         }
+        let mut rng = sampling.rng(question);
         let mut cache = self.new_cache();
         let mut logits = self.prefill_logits(prompt, &mut cache).map_err(model_error)?;
         loop {
-            let token = argmax(&logits);
+            let token = sampling.pick(&logits, &tokens, &mut rng);
             tokens.push(token);
             if eos.contains(&token) || tokens.len() >= max_new_tokens {
                 return Ok(tokens);

@@ -1,4 +1,5 @@
-//! The comparison of a model with its base: `results.json` and the model-card table.
+//! The comparison of a model with its base: `results.json`, the model-card table and the
+//! per-question predictions files.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -7,6 +8,7 @@ use serde::Serialize;
 
 use crate::evaluate::{BenchmarkResult, ScoringMode};
 use crate::loss::HeldOutLoss;
+use crate::sampling::Sampling;
 use crate::speed::SpeedReport;
 use crate::EvalError;
 
@@ -15,16 +17,23 @@ use crate::EvalError;
 pub struct BenchmarkRow {
     /// Benchmark name.
     pub name: String,
-    /// The model's score (percent).
-    pub score: f64,
-    /// The base model's score (percent), when a base was evaluated.
+    /// What the scores measure.
+    pub metric: String,
+    /// The base model's score, when a base was evaluated and the benchmark is scored by rules.
     pub base_score: Option<f64>,
-    /// `100 · score / base_score`; `None` without a base or when the base scored 0.
+    /// The model's score; `None` when only a judge can score the benchmark.
+    pub score: Option<f64>,
+    /// `100 · score / base_score`; `None` without both scores or when the base scored 0.
     pub relative: Option<f64>,
     /// Questions evaluated.
     pub evaluated: usize,
     /// Rows skipped.
     pub malformed: usize,
+    /// Time to first token and decode speed of the model and its base on the benchmark's
+    /// first question with an image.
+    pub speed: Option<SpeedComparison>,
+    /// Why the row has no score, when it has none.
+    pub judge_note: Option<String>,
 }
 
 /// Speed of the model and its base on the same prompt.
@@ -34,7 +43,8 @@ pub struct SpeedComparison {
     pub model: SpeedReport,
     /// The base model.
     pub base: Option<SpeedReport>,
-    /// `base TTFT / model TTFT`: above 1 means the model answers sooner.
+    /// `base TTFT / model TTFT`: the paper's TTFT speed-up; above 1 means the model answers
+    /// sooner.
     pub ttft_speedup: Option<f64>,
     /// `model tokens/s / base tokens/s`: above 1 means the model decodes faster.
     pub decode_speedup: Option<f64>,
@@ -56,16 +66,20 @@ pub struct EvalReport {
     pub model: String,
     /// The base model, if any.
     pub base: Option<String>,
-    /// How closed questions were scored.
+    /// How replies were produced.
     pub mode: ScoringMode,
+    /// How generated tokens were chosen.
+    pub sampling: Sampling,
     /// The table, one row per benchmark.
     pub rows: Vec<BenchmarkRow>,
-    /// Mean of the model's scores.
+    /// Mean of the model's scores over the rows that have one.
     pub average_score: Option<f64>,
-    /// Mean of the base's scores.
+    /// Mean of the base's scores over the same rows.
     pub average_base_score: Option<f64>,
-    /// Mean of the rows' relative performance: the model cards' "average relative performance".
+    /// Mean of the rows' relative performance: the paper's "relative performance".
     pub average_relative: Option<f64>,
+    /// Mean TTFT speed-up over the rows.
+    pub average_ttft_speedup: Option<f64>,
     /// The model's per-question results.
     pub results: Vec<BenchmarkResult>,
     /// The base's per-question results.
@@ -74,8 +88,6 @@ pub struct EvalReport {
     pub heldout: Option<HeldOutLoss>,
     /// Held-out loss of the base.
     pub base_heldout: Option<HeldOutLoss>,
-    /// Time to first token and decode speed.
-    pub speed: Option<SpeedComparison>,
 }
 
 fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
@@ -85,18 +97,30 @@ fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
 
 impl EvalReport {
     /// Builds the table from the model's results and (same benchmarks, same order) the base's.
-    pub fn new(model: String, base: Option<String>, mode: ScoringMode, results: Vec<BenchmarkResult>, base_results: Vec<BenchmarkResult>) -> Self {
+    pub fn new(
+        model: String,
+        base: Option<String>,
+        mode: ScoringMode,
+        sampling: Sampling,
+        results: Vec<BenchmarkResult>,
+        base_results: Vec<BenchmarkResult>,
+    ) -> Self {
         let rows: Vec<BenchmarkRow> = results
             .iter()
             .map(|r| {
-                let base_score = base_results.iter().find(|b| b.name == r.name).map(|b| b.score);
+                let base = base_results.iter().find(|b| b.name == r.name);
+                let base_score = base.and_then(|b| b.score);
+                let speed = r.speed.clone().map(|s| SpeedComparison::new(s, base.and_then(|b| b.speed.clone())));
                 BenchmarkRow {
                     name: r.name.clone(),
-                    score: r.score,
+                    metric: r.metric.clone(),
                     base_score,
-                    relative: base_score.filter(|&b| b > 0.0).map(|b| 100.0 * r.score / b),
+                    score: r.score,
+                    relative: r.score.zip(base_score.filter(|&b| b > 0.0)).map(|(s, b)| 100.0 * s / b),
                     evaluated: r.evaluated,
                     malformed: r.malformed.len(),
+                    speed,
+                    judge_note: r.judge_note.clone(),
                 }
             })
             .collect();
@@ -104,32 +128,78 @@ impl EvalReport {
             model,
             base,
             mode,
-            average_score: mean(rows.iter().map(|r| r.score)),
-            average_base_score: mean(rows.iter().filter_map(|r| r.base_score)),
+            sampling,
+            average_score: mean(rows.iter().filter_map(|r| r.score)),
+            average_base_score: mean(rows.iter().filter(|r| r.score.is_some()).filter_map(|r| r.base_score)),
             average_relative: mean(rows.iter().filter_map(|r| r.relative)),
+            average_ttft_speedup: mean(rows.iter().filter_map(|r| r.speed.as_ref().and_then(|s| s.ttft_speedup))),
             rows,
             results,
             base_results,
             heldout: None,
             base_heldout: None,
-            speed: None,
         }
     }
 
-    /// The Markdown report: the relative-performance table, then held-out loss and speed.
+    /// The Markdown report: the model-card table (benchmark, base, pruned, relative, speed),
+    /// then held-out loss.
     pub fn markdown(&self) -> String {
-        let num = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "n/a".into());
+        let num = |v: Option<f64>, digits: usize| v.map(|v| format!("{v:.digits$}")).unwrap_or_else(|| "n/a".into());
         let mut md = String::new();
         let _ = writeln!(md, "# Evaluation of `{}`\n", self.model);
+        let how = match self.mode {
+            ScoringMode::Generate => "answers generated and scored by VLMEvalKit's rules (no judge model)",
+            ScoringMode::LogLikelihood => "FAST MODE, not VLMEvalKit's: closed questions answered by answer log-likelihood",
+        };
+        let decoding = if self.sampling.is_greedy() {
+            "greedy decoding".to_string()
+        } else {
+            let s = &self.sampling;
+            format!("sampling: temperature {}, top-p {}, top-k {}, presence penalty {}, seed {}", s.temperature, s.top_p, s.top_k, s.presence_penalty, s.seed)
+        };
+        let _ = writeln!(md, "Scoring: {how}; {decoding}.");
         if let Some(base) = &self.base {
-            let _ = writeln!(md, "Base: `{base}`. Relative performance = 100 · score / base score.\n");
+            let _ = writeln!(md, "Base: `{base}`. Relative = 100 · score / base score; TTFT speed-up = base TTFT / model TTFT.");
         }
-        let _ = writeln!(md, "| benchmark | questions | score | base score | relative (%) |");
-        let _ = writeln!(md, "|---|---:|---:|---:|---:|");
+        let _ = writeln!(md, "\n| benchmark | metric | questions | base | pruned | relative (%) | TTFT speed-up | decode tokens/s (base → pruned) |");
+        let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---:|---:|");
         for row in &self.rows {
-            let _ = writeln!(md, "| {} | {} | {:.1} | {} | {} |", row.name, row.evaluated, row.score, num(row.base_score), num(row.relative));
+            let (ttft, decode) = match &row.speed {
+                Some(s) => (
+                    s.ttft_speedup.map(|v| format!("{v:.2}×")).unwrap_or_else(|| "n/a".into()),
+                    match &s.base {
+                        Some(b) => format!("{:.1} → {:.1}", b.decode_tokens_per_s, s.model.decode_tokens_per_s),
+                        None => format!("{:.1}", s.model.decode_tokens_per_s),
+                    },
+                ),
+                None => ("n/a".into(), "n/a".into()),
+            };
+            let score = if row.judge_note.is_some() { "needs judge".to_string() } else { num(row.score, 2) };
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                row.name,
+                row.metric,
+                row.evaluated,
+                num(row.base_score, 2),
+                score,
+                num(row.relative, 1),
+                ttft,
+                decode
+            );
         }
-        let _ = writeln!(md, "| **average** | | {} | {} | {} |", num(self.average_score), num(self.average_base_score), num(self.average_relative));
+        let ttft = self.average_ttft_speedup.map(|v| format!("{v:.2}×")).unwrap_or_else(|| "n/a".into());
+        let _ = writeln!(
+            md,
+            "| **average** | | | {} | {} | {} | {} | |",
+            num(self.average_base_score, 2),
+            num(self.average_score, 2),
+            num(self.average_relative, 1),
+            ttft
+        );
+        for row in self.rows.iter().filter(|r| r.judge_note.is_some()) {
+            let _ = writeln!(md, "\n{}: {}", row.name, row.judge_note.as_deref().unwrap_or_default());
+        }
         let skipped: usize = self.rows.iter().map(|r| r.malformed).sum();
         if skipped > 0 {
             let _ = writeln!(md, "\n{skipped} malformed row(s) skipped; see `malformed` in results.json.");
@@ -143,40 +213,24 @@ impl EvalReport {
                 let _ = writeln!(md, "| base | {} | {} | {:.4} | {:.2} |", base.examples, base.tokens, base.loss, base.perplexity);
             }
         }
-        if let Some(speed) = &self.speed {
-            let _ = writeln!(
-                md,
-                "\n## Speed ({} prompt tokens, {} decode steps, median of {})\n",
-                speed.model.prompt_tokens, speed.model.decode_tokens, speed.model.repeats
-            );
-            let _ = writeln!(md, "| model | time to first token (ms) | decode (tokens/s) |");
-            let _ = writeln!(md, "|---|---:|---:|");
-            let _ = writeln!(md, "| model | {:.2} | {:.1} |", speed.model.ttft_ms, speed.model.decode_tokens_per_s);
-            if let Some(base) = &speed.base {
-                let _ = writeln!(md, "| base | {:.2} | {:.1} |", base.ttft_ms, base.decode_tokens_per_s);
-                let _ = writeln!(
-                    md,
-                    "| **speed-up** | {}× | {}× |",
-                    speed.ttft_speedup.map(|v| format!("{v:.2}")).unwrap_or_default(),
-                    speed.decode_speedup.map(|v| format!("{v:.2}")).unwrap_or_default()
-                );
-            }
-        }
         md
     }
 
-    /// Writes `results.json` and `results.md` into `dir` (created if missing).
+    /// Writes `results.json` and `results.md` into `dir` (created if missing), each atomically.
     pub fn write(&self, dir: &Path) -> Result<(), EvalError> {
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| EvalError::Io { path, source }
-        };
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        std::fs::create_dir_all(dir).map_err(|source| EvalError::Io { path: dir.to_path_buf(), source })?;
         let json = serde_json::to_string_pretty(self).map_err(|e| EvalError::Input(format!("cannot serialise the results: {e}")))?;
-        let json_path = dir.join("results.json");
-        std::fs::write(&json_path, json).map_err(io(&json_path))?;
-        let md_path = dir.join("results.md");
-        std::fs::write(&md_path, self.markdown()).map_err(io(&md_path))?;
-        Ok(())
+        write_atomically(&dir.join("results.json"), json.as_bytes())?;
+        write_atomically(&dir.join("results.md"), self.markdown().as_bytes())
     }
+}
+
+/// Writes `bytes` to a temporary file beside `path`, then renames it over `path`, so a reader
+/// never sees half a file and a failure leaves the old one.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), EvalError> {
+    let io = |source| EvalError::Io { path: path.to_path_buf(), source };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let temporary = path.with_file_name(format!(".{name}.partial"));
+    std::fs::write(&temporary, bytes).map_err(io)?;
+    std::fs::rename(&temporary, path).map_err(io)
 }

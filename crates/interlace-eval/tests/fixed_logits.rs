@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use interlace_eval::{evaluate_benchmark, evaluate_item, read_benchmark, EvalError, EvalModel, EvalOptions, QuestionKind, ScoringMode};
+use interlace_eval::vlmeval::{Dataset, DatasetKind};
+use interlace_eval::{answer_item, evaluate_benchmark, read_benchmark, EvalError, EvalModel, EvalOptions, Sampling, ScoringMode};
 use interlace_qwen3vl::processor::Qwen3VlProcessor;
 use interlace_qwen3vl::Qwen3VlInput;
 
@@ -65,6 +66,16 @@ fn ln(x: f64) -> f64 {
     x.ln()
 }
 
+/// The fast mode: closed questions by answer log-likelihood.
+fn loglik() -> EvalOptions {
+    EvalOptions { mode: ScoringMode::LogLikelihood, sampling: Sampling::greedy(), max_new_tokens: 32, ..EvalOptions::new(vec![]) }
+}
+
+/// VLMEvalKit's mode with greedy decoding (the fixed model cannot sample).
+fn generate() -> EvalOptions {
+    EvalOptions { sampling: Sampling::greedy(), max_new_tokens: 32, ..EvalOptions::new(vec![]) }
+}
+
 #[test]
 fn multiple_choice_by_letter_log_likelihood() {
     let p = processor();
@@ -72,7 +83,7 @@ fn multiple_choice_by_letter_log_likelihood() {
     assert_eq!(p.encode("B").unwrap(), vec![33]);
     let model = Fixed { first: HashMap::from([(32, 1.0), (33, 3.0)]), next: HashMap::new(), reply: vec![] };
     let bench = read_benchmark(&root().join("bench/mcq.tsv"), false).unwrap();
-    let result = evaluate_item(&model, &p, &bench.items[0], &EvalOptions::new(vec![])).unwrap();
+    let result = answer_item(&model, &p, &bench, &bench.items[0], &loglik()).unwrap();
     // Hand computation: Z = (V - 2)·e^0 + e^1 + e^3.
     let log_z = ln((VOCAB - 2) as f64 + 1f64.exp() + 3f64.exp());
     let expected = [1.0 - log_z, 3.0 - log_z, -log_z, -log_z];
@@ -81,18 +92,19 @@ fn multiple_choice_by_letter_log_likelihood() {
         assert!((a - b).abs() < 1e-9, "{a} vs {b}");
     }
     assert_eq!(result.prediction, "B");
-    assert_eq!(result.score, 1.0, "row 0's answer is B");
 
     // Over the whole file: rows 0 and 3 answer B, rows 1 and 2 answer A, so B everywhere scores 50%.
-    let result = evaluate_benchmark(&model, &p, &bench, &EvalOptions::new(vec![]), |_| {}).unwrap();
+    let result = evaluate_benchmark(&model, &p, &bench, &loglik(), |_| {}).unwrap();
     assert_eq!(result.evaluated, 4);
-    assert_eq!(result.score, 50.0);
-    assert_eq!(result.per_category["color"], 100.0);
-    assert_eq!(result.per_category["counting"], 0.0);
+    assert_eq!(result.items[0].score, Some(1.0), "row 0's answer is B");
+    assert_eq!(result.score, Some(50.0));
+    // report_acc's table, in fractions as VLMEvalKit reports it.
+    assert_eq!(result.details["none/color"], 1.0);
+    assert_eq!(result.details["none/counting"], 0.0);
     assert_eq!(result.malformed.len(), 1);
     // --limit
-    let limited = evaluate_benchmark(&model, &p, &bench, &EvalOptions { limit: Some(2), ..EvalOptions::new(vec![]) }, |_| {}).unwrap();
-    assert_eq!((limited.evaluated, limited.score), (2, 50.0));
+    let limited = evaluate_benchmark(&model, &p, &bench, &EvalOptions { limit: Some(2), ..loglik() }, |_| {}).unwrap();
+    assert_eq!((limited.evaluated, limited.score), (2, Some(50.0)));
 }
 
 #[test]
@@ -107,7 +119,7 @@ fn yes_no_sums_multi_token_answers_and_takes_the_likelier_spelling() {
         reply: vec![],
     };
     let bench = read_benchmark(&root().join("bench/yesno.tsv"), true).unwrap();
-    let result = evaluate_item(&model, &p, &bench.items[0], &EvalOptions::new(vec![])).unwrap();
+    let result = answer_item(&model, &p, &bench, &bench.items[0], &loglik()).unwrap();
     let v = VOCAB as f64;
     let log_z1 = ln(v - 2.0 + 2f64.exp() + 1f64.exp());
     // "Yes": 2 - log Z1 + (1 - log(V - 1 + e)); "yes": -log Z1 - log V (uniform second step).
@@ -117,44 +129,48 @@ fn yes_no_sums_multi_token_answers_and_takes_the_likelier_spelling() {
     // The first token prefers "Yes", but the whole answer "No" is likelier.
     assert!(no > yes);
     assert_eq!(result.prediction, "No");
-    assert_eq!(result.score, 0.0, "row 0's answer is yes");
-    let all = evaluate_benchmark(&model, &p, &bench, &EvalOptions::new(vec![]), |_| {}).unwrap();
-    // Answers yes, no, Yes: only the middle one is right.
-    assert!((all.score - 100.0 / 3.0).abs() < 1e-9);
+    let all = evaluate_benchmark(&model, &p, &bench, &loglik(), |_| {}).unwrap();
+    // Answers yes, no, Yes: only the middle one is right (a file VLMEvalKit does not know
+    // compares yes/no ignoring case).
+    assert_eq!(all.items.iter().map(|i| i.score).collect::<Vec<_>>(), [Some(0.0), Some(1.0), Some(0.0)]);
+    assert!((all.score.unwrap() - 100.0 / 3.0).abs() < 1e-9);
 }
 
 #[test]
-fn generate_mode_extracts_answers() {
+fn generate_mode_scores_replies_by_vlmevalkit_rules() {
     let p = processor();
-    let gen = EvalOptions { mode: ScoringMode::Generate, ..EvalOptions::new(vec![]) };
     let mcq = read_benchmark(&root().join("bench/mcq.tsv"), false).unwrap();
-    let model = Fixed { first: HashMap::new(), next: HashMap::new(), reply: p.encode("(B) gray").unwrap() };
-    let r = evaluate_item(&model, &p, &mcq.items[0], &gen).unwrap();
-    assert_eq!((r.reply.as_str(), r.prediction.as_str(), r.score, r.log_probs.len()), ("(B) gray", "B", 1.0, 0));
-    let model = Fixed { first: HashMap::new(), next: HashMap::new(), reply: p.encode("purple").unwrap() };
-    let r = evaluate_item(&model, &p, &mcq.items[0], &gen).unwrap();
-    assert_eq!((r.prediction.as_str(), r.score), ("", 0.0), "an unreadable reply is wrong");
+    let scores = |reply: &str, bench: &interlace_eval::Benchmark| {
+        let model = Fixed { first: HashMap::new(), next: HashMap::new(), reply: p.encode(reply).unwrap() };
+        let r = evaluate_benchmark(&model, &p, bench, &generate(), |_| {}).unwrap();
+        assert!(r.items.iter().all(|i| i.prediction == reply && i.log_probs.is_empty()), "the prediction is the whole reply");
+        r
+    };
+    // Rows 0 and 3 answer B.
+    let r = scores("(B) gray", &mcq);
+    assert_eq!(r.items.iter().map(|i| i.score).collect::<Vec<_>>(), [Some(1.0), Some(0.0), Some(0.0), Some(1.0)]);
+    let r = scores("purple", &mcq);
+    assert_eq!(r.score, Some(0.0), "an unreadable reply is wrong");
 
     let yn = read_benchmark(&root().join("bench/yesno.tsv"), true).unwrap();
-    let model = Fixed { first: HashMap::new(), next: HashMap::new(), reply: p.encode("Yes, it is.").unwrap() };
-    let r = evaluate_benchmark(&model, &p, &yn, &gen, |_| {}).unwrap();
-    assert_eq!(r.items.iter().map(|i| i.score).collect::<Vec<_>>(), [1.0, 0.0, 1.0]);
+    let r = scores("Yes, it is.", &yn);
+    assert_eq!(r.items.iter().map(|i| i.score).collect::<Vec<_>>(), [Some(1.0), Some(0.0), Some(1.0)]);
+    assert_eq!(r.items[0].kind, DatasetKind::YesNo);
 
-    // Open questions are generated in either mode.
-    let vqa = read_benchmark(&root().join("bench/vqa.tsv"), true).unwrap();
-    let model = Fixed { first: HashMap::new(), next: HashMap::new(), reply: p.encode("Grey.\nIt is grey").unwrap() };
-    let r = evaluate_benchmark(&model, &p, &vqa, &EvalOptions::new(vec![]), |_| {}).unwrap();
-    assert_eq!(r.items[0].kind, QuestionKind::Open);
-    assert_eq!(r.items[0].prediction, "Grey.");
-    // 3 of 10 humans said grey: min(1, 3/3) = 1; nobody said it for the other two.
-    assert_eq!(r.items.iter().map(|i| i.score).collect::<Vec<_>>(), [1.0, 0.0, 0.0]);
-    assert!((r.score - 100.0 / 3.0).abs() < 1e-9);
+    // Open questions, scored as TextVQA: 3 of the 10 humans said grey, so leaving each answer
+    // out in turn gives 1 (gray and silver left out) or 2/3 (a grey left out): 0.9, not 1.
+    let mut vqa = read_benchmark(&root().join("bench/vqa.tsv"), true).unwrap();
+    vqa.dataset = Some(Dataset::TextVqaVal);
+    let r = scores("Grey.", &vqa);
+    assert_eq!(r.items[0].kind, DatasetKind::Open);
+    assert!((r.items[0].score.unwrap() - 0.9).abs() < 1e-12, "{:?}", r.items[0].score);
+    assert!((r.score.unwrap() - 30.0).abs() < 1e-9);
 
-    let chart = read_benchmark(&root().join("bench/chart.tsv"), true).unwrap();
-    let model = Fixed { first: HashMap::new(), next: HashMap::new(), reply: p.encode("62").unwrap() };
-    let r = evaluate_benchmark(&model, &p, &chart, &EvalOptions::new(vec![]), |_| {}).unwrap();
-    // 62 is within 5% of 60, not of 100, and is not "Second".
-    assert_eq!(r.items.iter().map(|i| i.score).collect::<Vec<_>>(), [1.0, 0.0, 0.0]);
+    // ChartQA's relaxed accuracy: 62 is within 5% of 60, not of 100, and is not "Second".
+    let mut chart = read_benchmark(&root().join("bench/chart.tsv"), true).unwrap();
+    chart.dataset = Some(Dataset::ChartQaTest);
+    let r = scores("62", &chart);
+    assert_eq!(r.items.iter().map(|i| i.score).collect::<Vec<_>>(), [Some(1.0), Some(0.0), Some(0.0)]);
 }
 
 #[test]
@@ -165,9 +181,9 @@ fn rows_that_fail_during_evaluation_are_skipped_or_fatal_under_strict() {
     let p = processor();
     let model = Fixed { first: HashMap::from([(77, 5.0)]), next: HashMap::new(), reply: vec![] };
     let bench = read_benchmark(&path, true).unwrap();
-    let r = evaluate_benchmark(&model, &p, &bench, &EvalOptions::new(vec![]), |_| {}).unwrap();
+    let r = evaluate_benchmark(&model, &p, &bench, &loglik(), |_| {}).unwrap();
     assert_eq!(r.evaluated, 1);
     assert_eq!((r.malformed[0].index.as_str(), r.malformed[0].line), ("7", 1));
-    let strict = EvalOptions { strict: true, ..EvalOptions::new(vec![]) };
+    let strict = EvalOptions { strict: true, ..loglik() };
     assert!(matches!(evaluate_benchmark(&model, &p, &bench, &strict, |_| {}), Err(EvalError::Malformed { index, .. }) if index == "7"));
 }

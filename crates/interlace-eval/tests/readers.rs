@@ -2,8 +2,13 @@
 
 use std::path::PathBuf;
 
-use interlace_eval::prompt::prompt_text;
-use interlace_eval::{read_benchmark, EvalError, ImageData, QuestionKind};
+use interlace_eval::vlmeval::{prompt_kind, prompt_text};
+use interlace_eval::{read_benchmark, BenchItem, Benchmark, EvalError, ImageData, QuestionKind};
+
+/// The prompt text VLMEvalKit's generic dataset class of the question's kind builds.
+fn text(bench: &Benchmark, item: &BenchItem) -> String {
+    prompt_text(prompt_kind(bench.dataset, item), item)
+}
 
 fn bench(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/bench").join(name)
@@ -26,10 +31,13 @@ fn vlmevalkit_multiple_choice_tsv() {
     assert_eq!(one.options.iter().map(|(l, _)| *l).collect::<String>(), "ABC");
     assert_eq!(one.answer_letter(), Some('A'));
     assert_eq!(
-        prompt_text(one),
-        "Hint: Count each picture once; \"image\" means photo.\nQuestion: How many images are shown?\nOptions:\nA. one\nB. two\nC. three\nPlease select the correct answer from the options above."
+        text(&b, one),
+        "Hint: Count each picture once; \"image\" means photo.\nQuestion: How many images are shown?\nOptions:\nA. one\nB. two\nC. three\nPlease select the correct answer from the options above. \n"
     );
-    assert_eq!(prompt_text(&b.items[0]), "Question: What is the dominant colour of this picture?\nOptions:\nA. red\nB. gray\nC. green\nD. blue\nPlease select the correct answer from the options above.");
+    assert_eq!(
+        text(&b, &b.items[0]),
+        "Question: What is the dominant colour of this picture?\nOptions:\nA. red\nB. gray\nC. green\nD. blue\nPlease select the correct answer from the options above. \n"
+    );
     // Row 3 shares row 0's image by index.
     assert_eq!(b.items[3].images, b.items[0].images);
     let image = b.items[0].images[0].load().unwrap();
@@ -53,13 +61,13 @@ fn yes_no_and_open_tsv() {
     let yn = read_benchmark(&bench("yesno.tsv"), true).unwrap();
     assert_eq!(yn.items.len(), 3);
     assert!(yn.items.iter().all(|i| i.kind() == QuestionKind::YesNo));
-    assert_eq!(prompt_text(&yn.items[1]), "Is there a giraffe in the image? Please answer yes or no.");
+    assert_eq!(text(&yn, &yn.items[1]), "Is there a giraffe in the image?", "ImageYORNDataset sends the question as written");
 
     let vqa = read_benchmark(&bench("vqa.tsv"), true).unwrap();
     assert!(vqa.items.iter().all(|i| i.kind() == QuestionKind::Open));
     assert_eq!(vqa.items[0].answers.len(), 10);
     assert_eq!(vqa.items[0].answers.iter().filter(|a| *a == "grey").count(), 3);
-    assert_eq!(prompt_text(&vqa.items[2]), "What is shown?\nAnswer the question using a single word or phrase.");
+    assert_eq!(text(&vqa, &vqa.items[2]), "What is shown?\nAnswer the question using a single word or phrase.");
 
     let chart = read_benchmark(&bench("chart.tsv"), true).unwrap();
     assert_eq!(chart.items[0].answers, vec!["60".to_string()]);

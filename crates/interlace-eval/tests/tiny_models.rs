@@ -6,7 +6,7 @@ use burn::backend::ndarray::NdArrayDevice;
 use burn::backend::NdArray;
 use burn::tensor::{activation, DType};
 use interlace_core::{DecoderStack, LayerSet};
-use interlace_eval::{evaluate_benchmark, heldout_loss, measure_speed, read_benchmark, EvalModel, EvalOptions, EvalReport, ScoringMode, SpeedComparison};
+use interlace_eval::{evaluate_benchmark, heldout_loss, measure_speed, read_benchmark, EvalModel, EvalOptions, EvalReport, Sampling, ScoringMode};
 use interlace_qwen3vl::processor::Qwen3VlProcessor;
 use interlace_qwen3vl::{generate, GenerationConfig, Qwen3VlForConditionalGeneration, Qwen3VlInput};
 
@@ -29,7 +29,7 @@ fn first_prompt(processor: &Qwen3VlProcessor) -> Qwen3VlInput {
     let bench = read_benchmark(&root().join("bench/mcq.tsv"), false).unwrap();
     let item = &bench.items[0];
     let images = item.images.iter().map(|i| i.load().unwrap()).collect();
-    processor.process(&interlace_eval::prompt::messages(item, images), true).unwrap().into()
+    processor.process(&interlace_eval::messages(&bench, item, images), true).unwrap().into()
 }
 
 #[test]
@@ -66,7 +66,7 @@ fn relative_performance_of_the_pruned_tiny_model() {
     let model = model.remove_layers(&LayerSet::for_removal([2], 6).unwrap()).unwrap();
     assert_eq!(model.num_layers(), 5);
     let eos = GenerationConfig::from_dir(root().join("models/tiny-a"), 1).unwrap().eos_token_ids;
-    let options = EvalOptions { max_new_tokens: 8, ..EvalOptions::new(eos) };
+    let options = EvalOptions { max_new_tokens: 8, sampling: Sampling::greedy(), ..EvalOptions::new(eos) };
     let mut results = Vec::new();
     let mut base_results = Vec::new();
     for name in ["mcq.tsv", "yesno.tsv", "vqa.tsv", "chart.tsv", "mixed.jsonl"] {
@@ -76,20 +76,21 @@ fn relative_performance_of_the_pruned_tiny_model() {
         assert_eq!(seen, bench.items.len(), "progress reaches the end");
         base_results.push(evaluate_benchmark(&base, &processor, &bench, &options, |_| {}).unwrap());
     }
-    let mut report = EvalReport::new("tiny-a minus layer 2".into(), Some("tiny-a".into()), ScoringMode::LogLikelihood, results, base_results);
+    let prompt = first_prompt(&processor);
+    results[0].speed = Some(measure_speed(&model, &prompt, 4, 3).unwrap());
+    base_results[0].speed = Some(measure_speed(&base, &prompt, 4, 3).unwrap());
+    let mut report = EvalReport::new("tiny-a minus layer 2".into(), Some("tiny-a".into()), ScoringMode::Generate, Sampling::greedy(), results, base_results);
     let heldout = root().join("bench/heldout.jsonl");
     report.heldout = Some(heldout_loss(&model, &heldout, fresh_processor(), 4096, None).unwrap());
     report.base_heldout = Some(heldout_loss(&base, &heldout, fresh_processor(), 4096, None).unwrap());
-    let prompt = first_prompt(&processor);
-    report.speed = Some(SpeedComparison::new(measure_speed(&model, &prompt, 4, 3).unwrap(), Some(measure_speed(&base, &prompt, 4, 3).unwrap())));
     let markdown = report.markdown();
     println!("{markdown}");
 
     for row in &report.rows {
-        if let (Some(base), Some(rel)) = (row.base_score, row.relative) {
-            assert!((rel - 100.0 * row.score / base).abs() < 1e-9);
+        if let (Some(score), Some(base), Some(rel)) = (row.score, row.base_score, row.relative) {
+            assert!((rel - 100.0 * score / base).abs() < 1e-9);
         }
-        assert!((0.0..=100.0).contains(&row.score));
+        assert!(row.score.is_some_and(|s| (0.0..=100.0).contains(&s)), "{row:?}");
     }
     let loss = report.heldout.as_ref().unwrap();
     assert_eq!(loss.examples, 2);
@@ -103,7 +104,8 @@ fn relative_performance_of_the_pruned_tiny_model() {
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("results.json")).unwrap()).unwrap();
     assert_eq!(json["rows"].as_array().unwrap().len(), 5);
     assert_eq!(json["rows"][0]["malformed"], 1);
-    assert!(json["speed"]["ttft_speedup"].as_f64().unwrap() > 0.0);
+    assert!(json["rows"][0]["speed"]["ttft_speedup"].as_f64().unwrap() > 0.0);
+    assert!(markdown.contains("TTFT speed-up"));
     assert_eq!(std::fs::read_to_string(dir.path().join("results.md")).unwrap(), markdown);
 }
 
@@ -111,10 +113,12 @@ fn relative_performance_of_the_pruned_tiny_model() {
 fn a_model_against_itself_keeps_one_hundred_percent() {
     let (model, processor) = load();
     let bench = read_benchmark(&root().join("bench/mcq.tsv"), false).unwrap();
-    let options = EvalOptions::new(vec![]);
+    // VLMEvalKit's sampling, seeded: the same model gives the same replies twice.
+    let options = EvalOptions { max_new_tokens: 4, ..EvalOptions::new(vec![]) };
     let a = evaluate_benchmark(&model, &processor, &bench, &options, |_| {}).unwrap();
     let b = evaluate_benchmark(&model, &processor, &bench, &options, |_| {}).unwrap();
-    let report = EvalReport::new("m".into(), Some("m".into()), ScoringMode::LogLikelihood, vec![a], vec![b]);
+    assert_eq!(a.items, b.items);
+    let report = EvalReport::new("m".into(), Some("m".into()), ScoringMode::Generate, options.sampling.clone(), vec![a], vec![b]);
     match report.rows[0].base_score {
         Some(s) if s > 0.0 => assert_eq!(report.rows[0].relative, Some(100.0)),
         _ => assert_eq!(report.rows[0].relative, None, "relative performance is undefined when the base scores 0"),
