@@ -7,13 +7,13 @@ use burn::prelude::Backend;
 use burn::tensor::DType;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use interlace_eval::vlmeval::{pixel_bounds, Dataset};
+use interlace_eval::vlmeval::Dataset;
 use interlace_eval::{
-    evaluate_benchmark, heldout_loss, measure_speed, prepare_input, read_benchmark, write_predictions, Benchmark, BenchmarkResult, EvalOptions, EvalReport,
-    HeldOutLoss, Sampling, ScoringMode,
+    heldout_loss, read_benchmark, write_predictions, Benchmark, BenchmarkResult, EvalOptions, EvalReport, HeldOutLoss, Sampling, ScoringMode,
 };
+use interlace_prune::{evaluate_dir, DirEvalOptions};
 use interlace_qwen3vl::processor::Qwen3VlProcessor;
-use interlace_qwen3vl::{GenerationConfig, Qwen3VlForConditionalGeneration, Qwen3VlInput};
+use interlace_qwen3vl::Qwen3VlForConditionalGeneration;
 
 use interlace_prune::with_backend;
 use interlace_prune::{BackendKind, FloatKind};
@@ -112,57 +112,55 @@ struct Plan<'a> {
     sampling: Sampling,
 }
 
-/// A benchmark's speed prompt: its first question that has an image (else its first
-/// question), as the benchmark poses it to the model.
-fn speed_prompt(processor: &Qwen3VlProcessor, bench: &Benchmark) -> Option<Qwen3VlInput> {
-    let items = bench.items.iter();
-    let candidates = items.clone().filter(|i| !i.images.is_empty()).chain(items);
-    candidates.filter_map(|item| prepare_input(processor, bench, item).ok()).next()
-}
-
 fn run_model<B: Backend>(dir: &Path, device: &B::Device, dtype: DType, label: &str, plan: &Plan) -> Result<ModelRun, Box<dyn Error>> {
     let args = plan.args;
-    let mut processor = Qwen3VlProcessor::from_dir(dir)?;
-    let model = Qwen3VlForConditionalGeneration::<B>::from_pretrained(dir, device, dtype)?;
-    let eos = GenerationConfig::from_dir(dir, 1)?.eos_token_ids;
-    let options = EvalOptions {
-        mode: plan.mode,
-        max_new_tokens: args.max_new_tokens,
-        sampling: plan.sampling.clone(),
-        limit: args.limit,
-        strict: args.strict,
-        ..EvalOptions::new(eos)
+    let options = DirEvalOptions {
+        eval: EvalOptions {
+            mode: plan.mode,
+            max_new_tokens: args.max_new_tokens,
+            sampling: plan.sampling.clone(),
+            limit: args.limit,
+            strict: args.strict,
+            ..EvalOptions::new(Vec::new())
+        },
+        model_pixels: args.model_pixels,
+        speed: (!args.no_speed).then_some((args.decode_tokens, args.speed_repeats)),
+        dtype,
     };
+    let style = ProgressStyle::with_template("{prefix:>24} [{bar:30}] {pos}/{len} {elapsed_precise}")?.progress_chars("=> ");
+    let mut bar: Option<(String, ProgressBar)> = None;
+    let evaluation = evaluate_dir::<B>(dir, plan.benches, &options, device, |bench, done| {
+        if bar.as_ref().is_none_or(|(name, _)| *name != bench.name) {
+            let total = args.limit.unwrap_or(usize::MAX).min(bench.items.len());
+            let fresh = ProgressBar::new(total as u64).with_style(style.clone()).with_prefix(format!("{label} {}", bench.name));
+            if let Some((_, old)) = bar.replace((bench.name.clone(), fresh)) {
+                old.finish_and_clear();
+            }
+        }
+        if let Some((_, b)) = &bar {
+            b.set_position(done as u64);
+        }
+    });
+    if let Some((_, b)) = bar {
+        b.finish_and_clear();
+    }
+    let evaluation = evaluation?;
     let predictions = args.out.join("predictions");
     std::fs::create_dir_all(&predictions)?;
-    let style = ProgressStyle::with_template("{prefix:>24} [{bar:30}] {pos}/{len} {elapsed_precise}")?.progress_chars("=> ");
-    let mut results = Vec::with_capacity(plan.benches.len());
-    for bench in plan.benches {
-        if !args.model_pixels {
-            let config = processor.image_config_mut();
-            (config.min_pixels, config.max_pixels) = pixel_bounds(bench.dataset, config.patch_size * config.merge_size);
-        }
-        let total = args.limit.unwrap_or(usize::MAX).min(bench.items.len());
-        let bar = ProgressBar::new(total as u64).with_style(style.clone()).with_prefix(format!("{label} {}", bench.name));
-        let result = evaluate_benchmark(&model, &processor, bench, &options, |done| bar.set_position(done as u64));
-        bar.finish_and_clear();
-        let mut result = result?;
+    for (bench, result) in plan.benches.iter().zip(&evaluation.results) {
         for bad in &result.malformed[bench.malformed.len()..] {
             eprintln!("warning: {}: row {} (line {}) skipped: {}", bench.path.display(), bad.index, bad.line, bad.reason);
         }
-        if !args.no_speed {
-            if let Some(prompt) = speed_prompt(&processor, bench) {
-                result.speed = Some(measure_speed(&model, &prompt, args.decode_tokens, args.speed_repeats)?);
-            }
-        }
-        write_predictions(&predictions.join(format!("{label}_{}.tsv", bench.name)), bench, &result)?;
-        results.push(result);
+        write_predictions(&predictions.join(format!("{label}_{}.tsv", bench.name)), bench, result)?;
     }
     let heldout = match &args.heldout {
-        Some(data) => Some(heldout_loss(&model, data, Qwen3VlProcessor::from_dir(dir)?, args.max_length, args.limit)?),
+        Some(data) => {
+            let model = Qwen3VlForConditionalGeneration::<B>::from_pretrained(dir, device, dtype)?;
+            Some(heldout_loss(&model, data, Qwen3VlProcessor::from_dir(dir)?, args.max_length, args.limit)?)
+        }
         None => None,
     };
-    Ok(ModelRun { results, heldout })
+    Ok(ModelRun { results: evaluation.results, heldout })
 }
 
 /// Evaluates `--model` (and `--base`), writes results.json and results.md, prints the table.

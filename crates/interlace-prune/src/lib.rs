@@ -11,7 +11,7 @@
 //! | select | [`Pipeline::select`] | `interlace-similarity` |
 //! | prune | [`Pipeline::prune`] (on disk, streaming) or [`core::DecoderStack::remove_layers`] | `interlace-surgery` |
 //! | adapt | [`Pipeline::adapt`] | `interlace-train` |
-//! | evaluate | [`eval`] | `interlace-eval` |
+//! | evaluate | [`evaluate_dir`], [`eval`] | `interlace-eval` |
 //!
 //! Everything is generic over burn backends; the [`with_backend!`] macro picks one at run time
 //! among those compiled in (features `ndarray` (default), `wgpu`, `cuda`).
@@ -22,10 +22,12 @@
 #![deny(missing_docs)]
 
 mod backend;
+mod evaluate;
 mod pipeline;
 pub mod registry;
 
 pub use backend::{devices_at, not_compiled, BackendKind, DeviceIndex, FloatKind};
+pub use evaluate::{evaluate_dir, DirEvalOptions, DirEvaluation};
 
 /// The burn version interlace is built on (re-exported so users get exactly the same one).
 pub use burn;

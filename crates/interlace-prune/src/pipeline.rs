@@ -34,6 +34,9 @@ pub enum PipelineError {
     /// Adaptation.
     #[error(transparent)]
     Train(#[from] TrainError),
+    /// Evaluation.
+    #[error(transparent)]
+    Eval(#[from] interlace_eval::EvalError),
     /// A plan file.
     #[error(transparent)]
     Plan(#[from] PlanError),
