@@ -9,7 +9,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use interlace_eval::vlmeval::Dataset;
 use interlace_eval::{
-    heldout_loss, read_benchmark, write_predictions, Benchmark, BenchmarkResult, EvalOptions, EvalReport, HeldOutLoss, Sampling, ScoringMode,
+    heldout_loss, read_benchmark_as, write_predictions, Benchmark, BenchmarkResult, EvalOptions, EvalReport, HeldOutLoss, Sampling, ScoringMode,
 };
 use interlace_prune::{evaluate_dir, DirEvalOptions};
 use interlace_qwen3vl::processor::Qwen3VlProcessor;
@@ -173,12 +173,14 @@ pub fn run(args: EvalArgs) -> Result<(), Box<dyn Error>> {
         )
         .into());
     }
-    let mut benches = args.bench.iter().map(|path| read_benchmark(path, args.strict)).collect::<Result<Vec<_>, _>>()?;
-    for (bench, name) in benches.iter_mut().zip(&args.dataset) {
-        if name != "auto" {
-            bench.dataset = Some(name.parse::<Dataset>()?);
-        }
+    let mut datasets = Vec::with_capacity(args.bench.len());
+    for i in 0..args.bench.len() {
+        datasets.push(match args.dataset.get(i).map(String::as_str) {
+            None | Some("auto") => None,
+            Some(name) => Some(name.parse::<Dataset>()?),
+        });
     }
+    let benches = args.bench.iter().zip(datasets).map(|(path, dataset)| read_benchmark_as(path, args.strict, dataset)).collect::<Result<Vec<_>, _>>()?;
     for bench in &benches {
         for bad in &bench.malformed {
             eprintln!("warning: {}: row {} (line {}) skipped: {}", bench.path.display(), bad.index, bad.line, bad.reason);

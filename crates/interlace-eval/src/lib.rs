@@ -42,7 +42,7 @@ pub use item::{BenchItem, Malformed, QuestionKind};
 pub use loss::{heldout_loss, HeldOutLoss};
 pub use model::EvalModel;
 pub use predictions::{predictions_tsv, write_predictions};
-pub use reader::{read_benchmark, Benchmark};
+pub use reader::{read_benchmark, read_benchmark_as, Benchmark};
 pub use report::{BenchmarkRow, EvalReport, SpeedComparison};
 pub use sampling::Sampling;
 pub use speed::{measure_speed, SpeedReport};

@@ -49,6 +49,12 @@ pub struct Benchmark {
 /// spellings (`NA`, `nan`, `None`, ...) are empty cells. Rows that cannot be used are returned in [`Benchmark::malformed`]; with `strict` the first
 /// of them is an error instead.
 pub fn read_benchmark(path: &Path, strict: bool) -> Result<Benchmark, EvalError> {
+    read_benchmark_as(path, strict, None)
+}
+
+/// [`read_benchmark`] for the VLMEvalKit dataset `dataset` whatever the file is called
+/// (`None`: detected from the file name). The dataset decides which rows VLMEvalKit keeps.
+pub fn read_benchmark_as(path: &Path, strict: bool, dataset: Option<Dataset>) -> Result<Benchmark, EvalError> {
     let text = std::fs::read_to_string(path).map_err(|source| EvalError::Io { path: path.to_path_buf(), source })?;
     let format = |reason: String| EvalError::Format { path: path.to_path_buf(), reason };
     let is_jsonl = matches!(path.extension().and_then(|e| e.to_str()), Some("jsonl") | Some("json"));
@@ -111,7 +117,7 @@ pub fn read_benchmark(path: &Path, strict: bool) -> Result<Benchmark, EvalError>
     }
 
     let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "benchmark".into());
-    let dataset = Dataset::detect(&name);
+    let dataset = dataset.or_else(|| Dataset::detect(&name));
     let has_image_column = columns.iter().any(|c| c == "image");
     let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut items = Vec::new();

@@ -110,3 +110,17 @@ fn bad_files_are_typed_errors() {
     assert!(ImageData::Base64("bm90IGFuIGltYWdl".into()).load().unwrap_err().contains("decode"));
     assert!(ImageData::Base64("***".into()).load().unwrap_err().contains("base64"));
 }
+
+/// `--dataset` decides which rows VLMEvalKit keeps, whatever the file is called: MIA-Bench rows
+/// have no answer (only a judge scores them).
+#[test]
+fn a_named_dataset_keeps_its_rows_under_any_file_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("my_instructions.tsv");
+    std::fs::copy(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/vlmeval/MIA-Bench.tsv"), &copy).unwrap();
+    let generic = read_benchmark(&copy, false).unwrap();
+    assert!(generic.items.is_empty() && generic.malformed.iter().all(|m| m.reason == "no answer"), "{:?}", generic.malformed);
+    let named = interlace_eval::read_benchmark_as(&copy, true, Some(interlace_eval::vlmeval::Dataset::MiaBench)).unwrap();
+    assert_eq!(named.items.len(), generic.malformed.len());
+    assert_eq!(named.dataset, Some(interlace_eval::vlmeval::Dataset::MiaBench));
+}
