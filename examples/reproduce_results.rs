@@ -13,7 +13,9 @@
 //! scores it again, and times the prefill. The rules that choose no fine-tune layers
 //! (lowest-influence, angular-block*, SLEB) fine-tune the kept layer after each dropped one.
 //! It writes the table to `docs/results.md` (or `--out FILE`) and its work under
-//! `target/interlace-results/` (or `--work DIR`, guarded as in `prune_qwen3vl`).
+//! `target/interlace-results/` (or `--work DIR`, guarded as in `prune_qwen3vl`). That is 24
+//! prune-score-adapt-score runs; each took about 3 minutes on a 2-core machine (2026-12-02), so
+//! the whole page takes over an hour there (`--ratios 0.25` or `--limit N` for a quicker look).
 
 use std::error::Error;
 use std::fmt::Write as _;
@@ -231,6 +233,36 @@ fn mean_and_spread(values: &[f64]) -> (f64, f64) {
     (mean, spread)
 }
 
+/// Which rule came out best after adaptation at `ratio`, and where INTERLACE ranks: written from
+/// the measured scores, so the page says what happened, whichever rule wins. The random seeds count
+/// as one entry (their mean).
+fn ranking(rows: &[Row], ratio: f64) -> String {
+    let at_ratio = || rows.iter().filter(|r| r.ratio == ratio);
+    let mut entries: Vec<(String, f64)> = at_ratio().filter(|r| !r.rule.starts_with("random")).filter_map(|r| Some((r.rule.clone(), r.after?))).collect();
+    let random: Vec<f64> = at_ratio().filter(|r| r.rule.starts_with("random")).filter_map(|r| r.after).collect();
+    if !random.is_empty() {
+        entries.push(("random (mean)".into(), mean_and_spread(&random).0));
+    }
+    entries.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let Some((best, best_score)) = entries.first() else {
+        return "No rule produced an adapted model.".into();
+    };
+    let order = entries.iter().map(|(rule, score)| format!("{rule} {score:.1}")).collect::<Vec<_>>().join(" > ");
+    match entries.iter().position(|(rule, _)| rule == "interlace") {
+        Some(0) if entries.get(1).is_some_and(|(_, second)| second == best_score) => {
+            format!("After adaptation INTERLACE ties for the highest score ({best_score:.1}). Order: {order}.")
+        }
+        Some(0) => format!("After adaptation INTERLACE scores highest ({best_score:.1}). Order: {order}."),
+        Some(rank) => format!(
+            "After adaptation INTERLACE ranks {} of {} ({:.1}); {best} scores highest ({best_score:.1}). Order: {order}.",
+            rank + 1,
+            entries.len(),
+            entries[rank].1
+        ),
+        None => format!("INTERLACE produced no adapted model; {best} scores highest ({best_score:.1}). Order: {order}."),
+    }
+}
+
 fn render(s: &Settings, benches: &[Benchmark], base: &DirEvaluation, rows: &[Row], seconds: f64) -> String {
     let base_score = base.mean_score().unwrap_or(f64::NAN);
     let base_ttft = base.mean_ttft_ms().unwrap_or(f64::NAN);
@@ -292,6 +324,7 @@ fn render(s: &Settings, benches: &[Benchmark], base: &DirEvaluation, rows: &[Row
                 100.0 * after / base_score
             );
         }
+        let _ = writeln!(md, "\n{}", ranking(rows, ratio));
         for row in rows.iter().filter(|r| r.ratio == ratio) {
             if let Err(reason) = &row.plan {
                 let _ = writeln!(md, "\n{}: no plan: {reason}", row.rule);

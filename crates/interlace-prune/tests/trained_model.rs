@@ -1,6 +1,6 @@
 //! The embedded trained model (`fixtures/trained/shapes-qwen3vl`, made by
 //! `fixtures/make_trained_fixtures.py`): interlace must reproduce what transformers recorded for
-//! it — its greedy replies to the held-out questions and its scores — so a regression in the
+//! it — its greedy reply to every held-out question and its scores — so a regression in the
 //! model code, the processor or the scoring shows up as a wrong answer.
 
 use std::path::PathBuf;
@@ -29,7 +29,9 @@ fn greedy_replies_and_scores_equal_the_recorded_ones() {
     let evaluation = evaluate_dir::<NdArray<f32>>(&trained().join("shapes-qwen3vl"), &benches, &options, &Default::default(), |_, _| {}).unwrap();
     for ((kind, _), result) in kinds.iter().zip(&evaluation.results) {
         let expected = &recorded[kind];
-        for reply in expected["first_replies"].as_array().unwrap() {
+        let replies = expected["replies"].as_array().unwrap();
+        assert_eq!(replies.len(), result.items.len(), "{kind}: every row's reply is recorded");
+        for reply in replies {
             let index = reply["index"].to_string();
             let ours = result.items.iter().find(|i| i.index == index).unwrap();
             assert_eq!(ours.prediction.trim(), reply["reply"].as_str().unwrap().trim(), "{kind} row {index}");
