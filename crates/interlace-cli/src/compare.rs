@@ -20,7 +20,7 @@ use crate::sleb::{pass_bar, write_atomically, CalibrationSet};
 /// Arguments of `interlace compare`.
 #[derive(Debug, Args)]
 pub struct CompareArgs {
-    /// Hugging Face Qwen3-VL model directory.
+    /// Qwen3-VL model: a Hugging Face directory or a Hub id (owner/name[@revision]).
     #[arg(long)]
     model: PathBuf,
     #[command(flatten)]
@@ -44,7 +44,8 @@ pub struct CompareArgs {
 }
 
 /// Measures, selects with every strategy, scores each plan and writes the report.
-pub fn run(args: CompareArgs) -> Result<(), Box<dyn Error>> {
+pub fn run(mut args: CompareArgs) -> Result<(), Box<dyn Error>> {
+    args.model = crate::hub::model_dir(&args.model)?;
     let builder = ChatInputBuilder::new(Qwen3VlProcessor::from_dir(&args.model)?);
     let inputs = args.calibration.inputs(&builder)?;
     let sims = args.out.join("similarity");

@@ -21,10 +21,10 @@ use interlace_prune::{BackendKind, FloatKind};
 /// Arguments of `interlace eval`.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// The model to evaluate (Hugging Face directory), typically a pruned one.
+    /// The model to evaluate (Hugging Face directory or Hub id owner/name[@revision]), typically a pruned one.
     #[arg(long)]
     model: PathBuf,
-    /// The model to compare with (the unpruned original): adds base scores, relative
+    /// The model to compare with (the unpruned original; directory or Hub id): adds base scores, relative
     /// performance and speed ratios.
     #[arg(long)]
     base: Option<PathBuf>,
@@ -164,7 +164,9 @@ fn run_model<B: Backend>(dir: &Path, device: &B::Device, dtype: DType, label: &s
 }
 
 /// Evaluates `--model` (and `--base`), writes results.json and results.md, prints the table.
-pub fn run(args: EvalArgs) -> Result<(), Box<dyn Error>> {
+pub fn run(mut args: EvalArgs) -> Result<(), Box<dyn Error>> {
+    args.model = crate::hub::model_dir(&args.model)?;
+    args.base = args.base.as_deref().map(crate::hub::model_dir).transpose()?;
     if !args.dataset.is_empty() && args.dataset.len() != args.bench.len() {
         return Err(format!(
             "--dataset names {} dataset(s) for {} --bench file(s); give one per file (`auto` to detect)",

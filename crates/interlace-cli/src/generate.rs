@@ -13,7 +13,8 @@ use interlace_prune::{BackendKind, FloatKind};
 /// Arguments of `interlace generate`.
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// Hugging Face model directory (config.json, safetensors, tokenizer.json, chat template).
+    /// Hugging Face model directory (config.json, safetensors, tokenizer.json, chat template) or
+    /// Hub id (owner/name[@revision], downloaded into the Hugging Face cache).
     #[arg(long)]
     model: PathBuf,
     /// Image to place before the prompt text; repeat for several images.
@@ -52,7 +53,8 @@ pub struct GenerateArgs {
 }
 
 /// Generates a reply to one user turn (greedy unless `--sample`).
-pub fn run(args: GenerateArgs) -> Result<(), Box<dyn Error>> {
+pub fn run(mut args: GenerateArgs) -> Result<(), Box<dyn Error>> {
+    args.model = crate::hub::model_dir(&args.model)?;
     let processor = Qwen3VlProcessor::from_dir(&args.model)?;
     let mut content: Vec<ContentPart> = args.images.iter().map(|p| ContentPart::image_path(p.clone())).collect();
     content.push(ContentPart::Text(args.prompt.clone()));

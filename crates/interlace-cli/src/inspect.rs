@@ -11,7 +11,7 @@ use interlace_qwen3vl::Qwen3VlConfig;
 /// Arguments of `interlace inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// Hugging Face model directory.
+    /// Hugging Face model directory or Hub id (owner/name[@revision]).
     #[arg(long)]
     model: PathBuf,
     /// Print a JSON object instead of the table.
@@ -59,7 +59,8 @@ fn count(checkpoint: &Checkpoint, num_layers: usize) -> ParamCounts {
 }
 
 /// Prints the summary.
-pub fn run(args: InspectArgs) -> Result<(), Box<dyn Error>> {
+pub fn run(mut args: InspectArgs) -> Result<(), Box<dyn Error>> {
+    args.model = crate::hub::model_dir(&args.model)?;
     let config = Qwen3VlConfig::from_dir(&args.model)?;
     let checkpoint = Checkpoint::open(&args.model)?;
     let counts = count(&checkpoint, config.text.num_hidden_layers);

@@ -4,6 +4,7 @@ mod bench;
 mod compare;
 mod eval;
 mod generate;
+mod hub;
 mod inspect;
 mod prune;
 mod run;

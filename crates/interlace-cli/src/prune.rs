@@ -12,7 +12,7 @@ use interlace_surgery::{prune_checkpoint, DiskPruneOptions, DiskPruneReport, Dro
 /// Arguments of `interlace prune`.
 #[derive(Debug, Args)]
 pub struct PruneArgs {
-    /// Hugging Face model directory to prune (never modified).
+    /// Model to prune (never modified): a Hugging Face directory or a Hub id (owner/name[@revision]).
     #[arg(long)]
     model: PathBuf,
     /// Text layers to drop, comma-separated (e.g. 3,9,15).
@@ -42,7 +42,8 @@ pub struct PruneArgs {
 }
 
 /// Runs `interlace prune`.
-pub fn run(args: PruneArgs) -> Result<(), Box<dyn Error>> {
+pub fn run(mut args: PruneArgs) -> Result<(), Box<dyn Error>> {
+    args.model = crate::hub::model_dir(&args.model)?;
     let drop = match &args.plan {
         Some(path) => DropSpec::Plan(Plan::from_file(path)?),
         None => DropSpec::Layers(args.drop.clone()),

@@ -16,7 +16,8 @@ use crate::train::{progress_bar, sibling, update_bar, LossNormalizationArg};
 /// Arguments of `interlace run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The Hugging Face model directory to prune (never written to).
+    /// The model to prune (never written to): a Hugging Face directory or a Hub id
+    /// (owner/name[@revision], downloaded into the Hugging Face cache).
     #[arg(long)]
     model: PathBuf,
     /// Conversations (LLaVA/FineVision JSON or JSONL) for calibration and training.
@@ -87,7 +88,8 @@ pub struct RunArgs {
 }
 
 /// Runs the four steps, printing what each produced.
-pub fn run(args: RunArgs) -> Result<(), Box<dyn Error>> {
+pub fn run(mut args: RunArgs) -> Result<(), Box<dyn Error>> {
+    args.model = crate::hub::model_dir(&args.model)?;
     let strategy = Strategy::from_name(&args.strategy).ok_or_else(|| format!("unknown strategy `{}`", args.strategy))?;
     let work = args.work_dir.clone().unwrap_or_else(|| sibling(&args.out, "work"));
     let pipeline = Pipeline::new(&args.model, &work).with_dtype(args.dtype.dtype());

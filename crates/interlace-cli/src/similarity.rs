@@ -26,7 +26,7 @@ pub enum Taps {
 /// Arguments of `interlace similarity`.
 #[derive(Debug, Args)]
 pub struct SimilarityArgs {
-    /// Hugging Face Qwen3-VL model directory.
+    /// Qwen3-VL model: a Hugging Face directory or a Hub id (owner/name[@revision]).
     #[arg(long)]
     model: PathBuf,
     /// Calibration data: LLaVA/FineVision records as a JSON array or JSONL.
@@ -65,7 +65,8 @@ pub struct SimilarityArgs {
 }
 
 /// Runs the calibration pass and writes the pack files, report and plot.
-pub fn run(args: SimilarityArgs) -> Result<(), Box<dyn Error>> {
+pub fn run(mut args: SimilarityArgs) -> Result<(), Box<dyn Error>> {
+    args.model = crate::hub::model_dir(&args.model)?;
     let tap = match args.taps {
         Taps::Transformers => TapPoint::Transformers,
         Taps::Residual => TapPoint::Residual,

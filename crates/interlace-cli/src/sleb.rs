@@ -18,7 +18,7 @@ use interlace_similarity::{
 /// Arguments of `interlace sleb`.
 #[derive(Debug, Args)]
 pub struct SlebArgs {
-    /// Hugging Face Qwen3-VL model directory.
+    /// Qwen3-VL model: a Hugging Face directory or a Hub id (owner/name[@revision]).
     #[arg(long)]
     model: PathBuf,
     #[command(flatten)]
@@ -108,7 +108,8 @@ impl CalibrationSet {
 }
 
 /// Scores the layers, prints the plan and writes plan.json and sleb.json.
-pub fn run(args: SlebArgs) -> Result<(), Box<dyn Error>> {
+pub fn run(mut args: SlebArgs) -> Result<(), Box<dyn Error>> {
+    args.model = crate::hub::model_dir(&args.model)?;
     let builder = ChatInputBuilder::new(Qwen3VlProcessor::from_dir(&args.model)?);
     let inputs = args.calibration.inputs(&builder)?;
     let rule = if args.one_shot { LossRule::OneShot } else { LossRule::Sleb };

@@ -16,7 +16,7 @@ use interlace_prune::{BackendKind, FloatKind};
 /// Arguments of `interlace train`.
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// The pruned model directory (output of `interlace prune`).
+    /// The pruned model directory (output of `interlace prune`), or a Hub id (owner/name[@revision]).
     #[arg(long)]
     pub model: PathBuf,
     /// The plan used for pruning (indices of the unpruned model).
@@ -175,7 +175,8 @@ pub fn sibling(out: &std::path::Path, suffix: &str) -> PathBuf {
 }
 
 /// Trains and writes the output model.
-pub fn run(args: TrainArgs) -> Result<(), Box<dyn Error>> {
+pub fn run(mut args: TrainArgs) -> Result<(), Box<dyn Error>> {
+    args.model = crate::hub::model_dir(&args.model)?;
     let plan = Plan::from_file(&args.plan)?;
     let options = args.adapt_options();
     let run_dir = args.run_dir();

@@ -36,6 +36,7 @@ pub use pipeline::{adapt_dir, check_plan_matches, sha256_file, AdaptOptions, Cal
 pub use interlace_chat as chat;
 pub use interlace_core as core;
 pub use interlace_eval as eval;
+pub use interlace_hub as hub;
 pub use interlace_qwen3vl as qwen3vl;
 pub use interlace_similarity as similarity;
 pub use interlace_surgery as surgery;
