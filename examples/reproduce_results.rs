@@ -10,7 +10,8 @@
 //! `angular-block`, `angular-block-last-token`, SLEB and its one-shot variant — it prunes the
 //! model, scores it on the held-out benchmarks (VLMEvalKit's rules, greedy replies), adapts the
 //! plan's fine-tune layers with the same budget for every rule (one epoch, same learning rate),
-//! scores it again, and times the prefill. The rules that choose no fine-tune layers
+//! scores it again, and times its prefill against the base model's (the two in alternation,
+//! [`compare_prefill_dirs`], so the load of a shared machine does not skew the ratio). The rules that choose no fine-tune layers
 //! (lowest-influence, angular-block*, SLEB) fine-tune the kept layer after each dropped one.
 //! It writes the table to `docs/results.md` (or `--out FILE`) and its work under
 //! `target/interlace-results/` (or `--work DIR`, guarded as in `prune_qwen3vl`). That is 24
@@ -24,7 +25,7 @@ use std::path::{Path, PathBuf};
 use interlace_prune::burn::backend::Autodiff;
 use interlace_prune::burn::prelude::Backend;
 use interlace_prune::core::{DecoderStack, Plan};
-use interlace_prune::eval::{read_benchmark, Benchmark, EvalOptions, Sampling};
+use interlace_prune::eval::{read_benchmark, Benchmark, EvalOptions, PairedTtft, Sampling};
 use interlace_prune::qwen3vl::processor::Qwen3VlProcessor;
 use interlace_prune::qwen3vl::Qwen3VlForConditionalGeneration;
 use interlace_prune::similarity::{
@@ -33,7 +34,9 @@ use interlace_prune::similarity::{
 };
 use interlace_prune::surgery::NoProgress;
 use interlace_prune::train::TrainConfig;
-use interlace_prune::{evaluate_dir, with_backend, AdaptOptions, BackendKind, CalibrationOptions, DirEvalOptions, DirEvaluation, FloatKind, Pipeline};
+use interlace_prune::{
+    compare_prefill_dirs, evaluate_dir, with_backend, AdaptOptions, BackendKind, CalibrationOptions, DirEvalOptions, DirEvaluation, FloatKind, Pipeline,
+};
 
 #[path = "support/work_dir.rs"]
 mod work_dir;
@@ -104,8 +107,15 @@ struct Row {
     plan: Result<Plan, String>,
     before: Option<f64>,
     after: Option<f64>,
-    ttft_ms: Option<f64>,
+    /// Prefill speed-up over the base, mean over the benchmarks.
+    speedup: Option<f64>,
+    /// Times to first token of the base and of the adapted model in the same measurement,
+    /// milliseconds (means over the benchmarks).
+    ttft_ms: Option<(f64, f64)>,
 }
+
+/// Timed pairs (base, then pruned, in alternation) per benchmark for the prefill speed-up.
+const PREFILL_PAIRS: usize = 20;
 
 fn main() -> Result<(), Box<dyn Error>> {
     let s = Settings::from_args()?;
@@ -119,7 +129,7 @@ fn run<B: Backend>(s: &Settings, device: &B::Device) -> Result<(), Box<dyn Error
     let options = DirEvalOptions {
         eval: EvalOptions { max_new_tokens: 8, sampling: Sampling::greedy(), limit: s.limit, ..EvalOptions::new(Vec::new()) },
         model_pixels: false,
-        speed: Some((8, 20)),
+        speed: None,
         dtype: burn_f32(),
     };
     let evaluate = |dir: &Path| evaluate_dir::<B>(dir, &benches, &options, device, |_, _| {});
@@ -128,7 +138,7 @@ fn run<B: Backend>(s: &Settings, device: &B::Device) -> Result<(), Box<dyn Error
     calibration.calibrate::<B>(&s.calib_data, &CalibrationOptions::default(), device, &mut |_| {})?;
     let tables = SimilarityTables::from_dir(&calibration.similarity_dir())?;
     let base = evaluate(&s.model)?;
-    eprintln!("base: {:.1} mean score, {:.2} ms to first token", base.mean_score().unwrap_or(f64::NAN), base.mean_ttft_ms().unwrap_or(f64::NAN));
+    eprintln!("base: {:.1} mean score", base.mean_score().unwrap_or(f64::NAN));
     let loss_inputs = calibration_inputs(&s.model, &s.calib_data)?;
     let model = Qwen3VlForConditionalGeneration::<B>::from_pretrained(&s.model, device, burn_f32())?;
 
@@ -138,16 +148,27 @@ fn run<B: Backend>(s: &Settings, device: &B::Device) -> Result<(), Box<dyn Error
             let row = match &plan {
                 Ok(plan) => {
                     let work = s.work.join(format!("{ratio}-{rule}"));
-                    let (before, after) = prune_and_adapt::<B>(s, plan, &work, device, &evaluate)?;
+                    let (before, after, trained) = prune_and_adapt::<B>(s, plan, &work, device, &evaluate)?;
+                    let speed: Vec<PairedTtft> =
+                        compare_prefill_dirs::<B>(&s.model, &trained, &benches, &options, PREFILL_PAIRS, device)?.into_iter().flatten().collect();
+                    let mean = |f: fn(&PairedTtft) -> f64| (!speed.is_empty()).then(|| speed.iter().map(f).sum::<f64>() / speed.len() as f64);
                     eprintln!(
                         "{ratio} {rule}: drop {:?}: {:.1} -> {:.1}",
                         plan.drop,
                         before.mean_score().unwrap_or(f64::NAN),
                         after.mean_score().unwrap_or(f64::NAN)
                     );
-                    Row { ratio, rule, plan: Ok(plan.clone()), before: before.mean_score(), after: after.mean_score(), ttft_ms: after.mean_ttft_ms() }
+                    Row {
+                        ratio,
+                        rule,
+                        plan: Ok(plan.clone()),
+                        before: before.mean_score(),
+                        after: after.mean_score(),
+                        speedup: mean(|p| p.speedup),
+                        ttft_ms: mean(|p| p.base_ms).zip(mean(|p| p.model_ms)),
+                    }
                 }
-                Err(reason) => Row { ratio, rule, plan: Err(reason.clone()), before: None, after: None, ttft_ms: None },
+                Err(reason) => Row { ratio, rule, plan: Err(reason.clone()), before: None, after: None, speedup: None, ttft_ms: None },
             };
             rows.push(row);
         }
@@ -209,14 +230,15 @@ fn calibration_inputs(model: &Path, data: &Path) -> Result<Vec<interlace_prune::
     order.into_iter().map(|i| Ok(builder.build(&records.record(i)?)?)).collect()
 }
 
-/// Prunes by `plan` into `work/pruned`, scores it, adapts it into `work/trained`, scores again.
+/// Prunes by `plan` into `work/pruned`, scores it, adapts it into `work/trained`, scores again;
+/// returns both scores and the adapted checkpoint's directory.
 fn prune_and_adapt<B: Backend>(
     s: &Settings,
     plan: &Plan,
     work: &Path,
     device: &B::Device,
     evaluate: &dyn Fn(&Path) -> Result<DirEvaluation, interlace_prune::PipelineError>,
-) -> Result<(DirEvaluation, DirEvaluation), Box<dyn Error>> {
+) -> Result<(DirEvaluation, DirEvaluation, PathBuf), Box<dyn Error>> {
     let pipeline = Pipeline::new(&s.model, work);
     pipeline.prune(plan, true, &mut NoProgress)?;
     let before = evaluate(&pipeline.pruned_dir())?;
@@ -224,7 +246,7 @@ fn prune_and_adapt<B: Backend>(
     let trained = work.join("trained");
     pipeline.adapt::<Autodiff<B>>(plan, &s.data, &adapt, &trained, &work.join("run"), std::slice::from_ref(device), |_| {})?;
     let after = evaluate(&trained)?;
-    Ok((before, after))
+    Ok((before, after, trained))
 }
 
 fn mean_and_spread(values: &[f64]) -> (f64, f64) {
@@ -265,7 +287,9 @@ fn ranking(rows: &[Row], ratio: f64) -> String {
 
 fn render(s: &Settings, benches: &[Benchmark], base: &DirEvaluation, rows: &[Row], seconds: f64) -> String {
     let base_score = base.mean_score().unwrap_or(f64::NAN);
-    let base_ttft = base.mean_ttft_ms().unwrap_or(f64::NAN);
+    // The base's time to first token over every paired measurement (one per adapted model).
+    let base_ttfts: Vec<f64> = rows.iter().filter_map(|r| r.ttft_ms.map(|(b, _)| b)).collect();
+    let base_ttft = base_ttfts.iter().sum::<f64>() / base_ttfts.len() as f64;
     let mut md = String::new();
     let _ = writeln!(md, "# Results: INTERLACE and the other selection rules on the embedded trained model\n");
     let _ = writeln!(md, "Produced by `cargo run -p interlace-prune --example reproduce_results` ({seconds:.0} s). Do not edit by hand.\n");
@@ -275,8 +299,8 @@ fn render(s: &Settings, benches: &[Benchmark], base: &DirEvaluation, rows: &[Row
         "Model: `fixtures/trained/shapes-qwen3vl` ({} text layers, {} parameters). Score: mean over {} of VLMEvalKit's score (greedy replies){}. \
          Adaptation: the plan's fine-tune layers only, {} epoch(s) of `{}` at lr {}, AdamW, cosine, 3% warm-up, clip 1.0 — \
          the same budget for every rule. Rules that choose no fine-tune layers (lowest-influence, angular-block*, SLEB, one-shot) fine-tune the kept layer after \
-         each dropped one. Relative = 100 · score / base score. Prefill speed-up = base time to first token / pruned time to first token (first question of each \
-         benchmark, median of 20, averaged).\n",
+         each dropped one. Relative = 100 · score / base score. Prefill speed-up = base time to first token / adapted model's time to first token on the first question of each \
+         benchmark, the two models timed in alternation ({PREFILL_PAIRS} pairs, median of the per-pair ratios), averaged over the benchmarks.\n",
         base.layers,
         base.params,
         names.join(", "),
@@ -287,7 +311,8 @@ fn render(s: &Settings, benches: &[Benchmark], base: &DirEvaluation, rows: &[Row
     );
     let per_bench: Vec<String> =
         benches.iter().zip(&base.results).map(|(b, r)| format!("{} {}", b.name, r.score.map(|v| format!("{v:.1}")).unwrap_or_default())).collect();
-    let _ = writeln!(md, "Base model: {base_score:.1} ({}); time to first token {base_ttft:.2} ms.\n", per_bench.join(", "));
+    let _ =
+        writeln!(md, "Base model: {base_score:.1} ({}); time to first token {base_ttft:.2} ms (mean over the paired measurements).\n", per_bench.join(", "));
     for &ratio in &s.ratios {
         let _ = writeln!(md, "## Ratio {}%\n", ratio * 100.0);
         let _ = writeln!(md, "| rule | dropped | fine-tuned | score before adaptation | score after | relative (%) | prefill speed-up |");
@@ -305,7 +330,7 @@ fn render(s: &Settings, benches: &[Benchmark], base: &DirEvaluation, rows: &[Row
                         fmt(row.before),
                         fmt(row.after),
                         fmt(row.after.map(|a| 100.0 * a / base_score)),
-                        row.ttft_ms.map(|t| format!("{:.2}×", base_ttft / t)).unwrap_or_else(|| "n/a".into())
+                        row.speedup.map(|v| format!("{v:.2}×")).unwrap_or_else(|| "n/a".into())
                     );
                 }
                 Err(_) => {

@@ -10,7 +10,9 @@
 //!   way, with its sampling settings by default: [`Sampling`]) or, as a labelled fast mode, by
 //!   answer log-likelihood ([`ScoringMode::LogLikelihood`]).
 //! - [`heldout_loss`] measures loss and perplexity on the assistant tokens of conversation data;
-//!   [`measure_speed`] measures time to first token and decode throughput.
+//!   [`measure_speed`] measures time to first token and decode throughput, and [`compare_ttft`]
+//!   times a model against its base in alternation for a prefill speed-up that load drift does
+//!   not bias.
 //! - [`EvalReport`] puts a model next to its base: the model-card table of relative
 //!   performance and TTFT speed-up, written as `results.json` and `results.md`;
 //!   [`write_predictions`] writes the per-question predictions VLMEvalKit's evaluation reads.
@@ -45,4 +47,4 @@ pub use predictions::{predictions_tsv, write_predictions};
 pub use reader::{read_benchmark, read_benchmark_as, Benchmark};
 pub use report::{BenchmarkRow, EvalReport, SpeedComparison};
 pub use sampling::Sampling;
-pub use speed::{measure_speed, SpeedReport};
+pub use speed::{compare_ttft, measure_speed, PairedTtft, SpeedReport};

@@ -27,7 +27,7 @@ mod pipeline;
 pub mod registry;
 
 pub use backend::{devices_at, not_compiled, BackendKind, DeviceIndex, FloatKind};
-pub use evaluate::{evaluate_dir, DirEvalOptions, DirEvaluation};
+pub use evaluate::{compare_prefill_dirs, evaluate_dir, DirEvalOptions, DirEvaluation};
 
 /// The burn version interlace is built on (re-exported so users get exactly the same one).
 pub use burn;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use burn::backend::NdArray;
 use interlace_prune::eval::{read_benchmark, EvalOptions, Sampling};
-use interlace_prune::{evaluate_dir, DirEvalOptions};
+use interlace_prune::{compare_prefill_dirs, evaluate_dir, DirEvalOptions};
 use serde_json::Value;
 
 fn trained() -> PathBuf {
@@ -39,5 +39,19 @@ fn greedy_replies_and_scores_equal_the_recorded_ones() {
         let accuracy = expected["accuracy"].as_f64().unwrap();
         assert_eq!(result.evaluated, expected["n"].as_u64().unwrap() as usize, "{kind}");
         assert!((result.score.unwrap() - 100.0 * accuracy).abs() < 1e-9, "{kind}: {:?} vs transformers' {accuracy}", result.score);
+    }
+}
+
+#[test]
+fn prefill_comparison_times_every_benchmark_in_pairs() {
+    let benches: Vec<_> = ["shapes_mcq", "shapes_open"].iter().map(|file| read_benchmark(&trained().join(format!("eval/{file}.tsv")), true).unwrap()).collect();
+    let options = DirEvalOptions { eval: EvalOptions::new(Vec::new()), model_pixels: false, speed: None, dtype: burn::tensor::DType::F32 };
+    let model = trained().join("shapes-qwen3vl");
+    let comparisons = compare_prefill_dirs::<NdArray<f32>>(&model, &model, &benches, &options, 3, &Default::default()).unwrap();
+    assert_eq!(comparisons.len(), 2, "one comparison per benchmark");
+    for paired in comparisons {
+        let paired = paired.expect("every benchmark has an image question");
+        assert_eq!(paired.pairs, 3);
+        assert!(paired.speedup.is_finite() && paired.speedup > 0.0 && paired.base_ms > 0.0 && paired.model_ms > 0.0, "{paired:?}");
     }
 }
