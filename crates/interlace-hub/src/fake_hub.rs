@@ -14,6 +14,8 @@ use std::thread::JoinHandle;
 
 use sha1::Digest as _;
 
+use crate::verify::{git_blob_header, hex};
+
 /// One request the server received.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
@@ -298,11 +300,7 @@ fn sha256(bytes: &[u8]) -> String {
 
 fn git_blob_id(bytes: &[u8]) -> String {
     let mut hasher = sha1::Sha1::new();
-    hasher.update(format!("blob {}\0", bytes.len()).as_bytes());
+    hasher.update(git_blob_header(bytes.len() as u64).as_bytes());
     hasher.update(bytes);
     hex(&hasher.finalize())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -18,7 +18,7 @@ pub(crate) fn verify(path: &Path, expected: &RepoFile) -> Result<Result<(), Stri
         return Ok(if &got == want { Ok(()) } else { Err(format!("SHA-256 {got}, the Hub says {want}")) });
     }
     if let Some(want) = &expected.git_blob_id {
-        let got = hex(&digest(path, sha1::Sha1::new(), Some(format!("blob {size}\0").as_bytes()))?);
+        let got = hex(&digest(path, sha1::Sha1::new(), Some(git_blob_header(size).as_bytes()))?);
         return Ok(if &got == want { Ok(()) } else { Err(format!("git blob id {got}, the Hub says {want}")) });
     }
     Ok(Ok(()))
@@ -39,7 +39,13 @@ fn digest<D: sha1::Digest>(path: &Path, mut hasher: D, prefix: Option<&[u8]>) ->
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// What git hashes before a file's bytes to make its blob id.
+pub(crate) fn git_blob_header(size: u64) -> String {
+    format!("blob {size}\0")
+}
+
+/// Lower-case hexadecimal, as the Hub writes hashes.
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
