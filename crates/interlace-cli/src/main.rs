@@ -2,6 +2,7 @@
 
 mod bench;
 mod compare;
+mod data;
 mod eval;
 mod generate;
 mod hub;
@@ -49,6 +50,8 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Measure forward and training-step throughput of a real-size model with random weights.
     Bench(bench::BenchArgs),
+    /// Prepare training data without Python: FineVision and the official domain sets to LLaVA records.
+    Data(data::DataArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
         Command::Select(args) => select::run(args),
         Command::Sleb(args) => sleb::run(args),
         Command::Compare(args) => compare::run(args),
+        Command::Data(args) => data::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

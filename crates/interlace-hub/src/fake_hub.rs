@@ -1,8 +1,8 @@
-//! An in-process Hub lookalike on 127.0.0.1 for tests (feature `fake-hub`): the model-info API
-//! and the resolve endpoint as `hf-hub` and `huggingface_hub` use them, with range requests,
+//! An in-process Hub lookalike on 127.0.0.1 for tests (feature `fake-hub`): the model- and
+//! dataset-info APIs and the resolve endpoints as `hf-hub` and `huggingface_hub` use them, with range requests,
 //! gated repositories, and faults on demand (a connection cut mid-file, a corrupted file).
 //!
-//! Files named `*.safetensors` are served as LFS files (`X-Linked-Etag` = SHA-256, `lfs` in
+//! Files named `*.safetensors` or `*.parquet` are served as LFS files (`X-Linked-Etag` = SHA-256, `lfs` in
 //! the file list), the others as git files (`ETag` = git blob id). Every request is logged.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -94,6 +94,12 @@ impl FakeHub {
         let entry = state.repos.entry(repo.into()).or_default();
         entry.commits.insert(commit.into(), files);
         entry.refs.insert(revision.into(), commit.into());
+    }
+
+    /// Adds commit `commit` of dataset repository `repo` holding `files`, and points `revision`
+    /// at it (served under `/api/datasets/` and `/datasets/`).
+    pub fn add_dataset_commit(&self, repo: &str, revision: &str, commit: &str, files: BTreeMap<String, Vec<u8>>) {
+        self.add_commit(&format!("datasets/{repo}"), revision, commit, files);
     }
 
     /// Makes `repo` answer 401 unless the request carries `Authorization: Bearer {token}`.
@@ -208,14 +214,21 @@ fn write_response(mut stream: TcpStream, response: Response) -> std::io::Result<
 
 fn respond(state: &mut State, request: &Request) -> Response {
     let path = request.target.split('?').next().unwrap_or_default().replace("%2F", "/");
-    if let Some(rest) = path.strip_prefix("/api/models/") {
-        let Some((repo, revision)) = rest.split_once("/revision/") else { return Response::error(404, "EntryNotFound") };
-        return model_info(state, request, repo, revision);
+    // Datasets live in the same table under `datasets/{owner}/{name}`.
+    for (api, kind) in [("/api/models/", ""), ("/api/datasets/", "datasets/")] {
+        if let Some(rest) = path.strip_prefix(api) {
+            let Some((repo, revision)) = rest.split_once("/revision/") else { return Response::error(404, "EntryNotFound") };
+            return model_info(state, request, &format!("{kind}{repo}"), revision);
+        }
     }
-    // `/{owner}/{name}/resolve/{revision}/{file}`; revisions here have no `/`.
-    let parts: Vec<&str> = path.trim_start_matches('/').splitn(5, '/').collect();
+    // `/[datasets/]{owner}/{name}/resolve/{revision}/{file}`; revisions here have no `/`.
+    let (kind, rest) = match path.strip_prefix("/datasets/") {
+        Some(rest) => ("datasets/", rest),
+        None => ("", path.trim_start_matches('/')),
+    };
+    let parts: Vec<&str> = rest.splitn(5, '/').collect();
     let [owner, name, "resolve", revision, file] = parts.as_slice() else { return Response::error(404, "EntryNotFound") };
-    let repo = format!("{owner}/{name}");
+    let repo = format!("{kind}{owner}/{name}");
     resolve(state, request, &repo, revision, file)
 }
 
@@ -291,7 +304,7 @@ fn resolve(state: &mut State, request: &Request, repo: &str, revision: &str, fil
 }
 
 fn is_lfs(name: &str) -> bool {
-    name.ends_with(".safetensors")
+    name.ends_with(".safetensors") || name.ends_with(".parquet")
 }
 
 fn sha256(bytes: &[u8]) -> String {

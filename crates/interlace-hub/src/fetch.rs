@@ -31,19 +31,13 @@ pub fn fetch_model(repo: &str, revision: &str, options: &HubOptions) -> Result<P
     if options.offline {
         return cached_snapshot(repo, revision, &options.cache_dir);
     }
-    let api = ApiBuilder::from_cache(Cache::new(options.cache_dir.clone()))
-        .with_endpoint(options.endpoint.clone())
-        .with_token(options.token.clone())
-        .with_progress(options.progress)
-        .with_retries(options.retries)
-        .build()
-        .map_err(|e| HubError::Protocol { repo: repo.into(), reason: e.to_string() })?;
-    let snapshot = match model_info(&api, repo, revision, options) {
+    let api = build_api(repo, options)?;
+    let snapshot = match repo_info(&api, repo, RepoType::Model, revision, options) {
         Ok(snapshot) => snapshot,
         Err(unreachable @ HubError::Unreachable { .. }) => return cached_snapshot(repo, revision, &options.cache_dir).map_err(|_| unreachable),
         Err(other) => return Err(other),
     };
-    let fetcher = Fetcher { api: api.repo(Repo::with_revision(repo.into(), RepoType::Model, snapshot.commit.clone())), repo, options, snapshot: &snapshot };
+    let fetcher = Fetcher::new(&api, repo, RepoType::Model, options, &snapshot);
     let configs: Vec<&RepoFile> = snapshot.files.iter().filter(|f| is_config_file(&f.name)).collect();
     if !configs.iter().any(|f| f.name == "config.json") {
         return Err(HubError::Unusable { repo: repo.into(), revision: revision.into(), what: "no config.json: not a transformers checkpoint".into() });
@@ -95,22 +89,39 @@ pub fn cached_snapshot(repo: &str, revision: &str, cache_dir: &Path) -> Result<P
     Ok(dir)
 }
 
+/// The blocking client for `options`.
+pub(crate) fn build_api(repo: &str, options: &HubOptions) -> Result<Api, HubError> {
+    ApiBuilder::from_cache(Cache::new(options.cache_dir.clone()))
+        .with_endpoint(options.endpoint.clone())
+        .with_token(options.token.clone())
+        .with_progress(options.progress)
+        .with_retries(options.retries)
+        .build()
+        .map_err(|e| HubError::Protocol { repo: repo.into(), reason: e.to_string() })
+}
+
 /// Downloads and verifies the files of one snapshot.
-struct Fetcher<'a> {
+pub(crate) struct Fetcher<'a> {
     api: ApiRepo,
     repo: &'a str,
+    repo_type: RepoType,
     options: &'a HubOptions,
     snapshot: &'a RepoSnapshot,
 }
 
-impl Fetcher<'_> {
-    fn snapshot_dir(&self) -> PathBuf {
-        Cache::new(self.options.cache_dir.clone()).repo(Repo::model(self.repo.into())).pointer_path(&self.snapshot.commit)
+impl<'a> Fetcher<'a> {
+    pub(crate) fn new(api: &Api, repo: &'a str, repo_type: RepoType, options: &'a HubOptions, snapshot: &'a RepoSnapshot) -> Self {
+        let api = api.repo(Repo::with_revision(repo.into(), repo_type, snapshot.commit.clone()));
+        Self { api, repo, repo_type, options, snapshot }
+    }
+
+    pub(crate) fn snapshot_dir(&self) -> PathBuf {
+        Cache::new(self.options.cache_dir.clone()).repo(Repo::new(self.repo.into(), self.repo_type)).pointer_path(&self.snapshot.commit)
     }
 
     /// Brings `file` into the snapshot, verified. A file already there with the right size is
     /// kept as it is (it was verified when it was downloaded).
-    fn fetch(&self, file: &RepoFile) -> Result<(), HubError> {
+    pub(crate) fn fetch(&self, file: &RepoFile) -> Result<(), HubError> {
         let dest = self.snapshot_dir().join(&file.name);
         if std::fs::metadata(&dest).is_ok_and(|m| m.len() == file.size) {
             return Ok(());
@@ -135,8 +146,8 @@ impl Fetcher<'_> {
 }
 
 /// The Hub's file list of `repo` at `revision`, with sizes and hashes.
-fn model_info(api: &Api, repo: &str, revision: &str, options: &HubOptions) -> Result<RepoSnapshot, HubError> {
-    let request = api.repo(Repo::with_revision(repo.into(), RepoType::Model, revision.into())).info_request().query("blobs", "true");
+pub(crate) fn repo_info(api: &Api, repo: &str, repo_type: RepoType, revision: &str, options: &HubOptions) -> Result<RepoSnapshot, HubError> {
+    let request = api.repo(Repo::with_revision(repo.into(), repo_type, revision.into())).info_request().query("blobs", "true");
     let text = request.call().and_then(|mut response| response.body_mut().read_to_string()).map_err(|e| match classify(&ApiError::from(Box::new(e))) {
         Failure::Status(status) => status_error(status, repo, revision, options),
         Failure::Connection(reason) => HubError::Unreachable { endpoint: options.endpoint.clone(), reason },

@@ -17,6 +17,10 @@
 //! - Errors say what to do: a missing repository or revision, a gated or private repository
 //!   without a (valid) token, the Hub unreachable, or offline mode with nothing cached.
 //!
+//!
+//! Dataset repositories work the same way, file by file: [`HubDataset`] lists a revision's
+//! files and downloads (and verifies) only those asked for, into `datasets--owner--name/`.
+//!
 //! ```no_run
 //! use interlace_hub::{resolve_model, HubOptions};
 //!
@@ -26,6 +30,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod dataset;
 mod error;
 #[cfg(feature = "fake-hub")]
 pub mod fake_hub;
@@ -36,6 +41,7 @@ mod options;
 mod source;
 mod verify;
 
+pub use dataset::HubDataset;
 pub use error::HubError;
 pub use fetch::{cached_snapshot, fetch_model, resolve_model};
 pub use files::{is_config_file, weight_files};

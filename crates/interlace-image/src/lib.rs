@@ -19,6 +19,9 @@
 //! pixel for pixel with Pillow on files written by several encoders
 //! (`fixtures/make_image_fixtures.py`).
 //!
+//! [`encode_jpeg`] goes the other way as Pillow's `save` does: libjpeg-turbo's baseline
+//! encoder with its defaults, byte for byte Pillow's file.
+//!
 //! # JPEG
 //! Pillow maps 1, 3 and 4 components to modes `L`, `RGB` and `CMYK`; a 4-component JPEG is
 //! read with the Adobe (inverted) convention and converted to RGB with Pillow's `cmyk2rgb`.
@@ -40,6 +43,7 @@
 mod convert;
 mod error;
 mod jpeg;
+mod jpeg_encode;
 mod limits;
 
 use std::io::Cursor;
@@ -49,6 +53,7 @@ use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
 
 pub use convert::to_rgb8;
 pub use error::DecodeError;
+pub use jpeg_encode::{encode_jpeg, PIL_JPEG_QUALITY};
 pub use limits::{MAX_PIXELS, PIL_MAX_IMAGE_PIXELS};
 
 /// Reads and decodes an image file as `PIL.Image.open(path).load()` does (EXIF orientation not

@@ -35,6 +35,7 @@ pub use pipeline::{adapt_dir, check_plan_matches, sha256_file, AdaptOptions, Cal
 
 pub use interlace_chat as chat;
 pub use interlace_core as core;
+pub use interlace_data as data;
 pub use interlace_eval as eval;
 pub use interlace_hub as hub;
 pub use interlace_qwen3vl as qwen3vl;
