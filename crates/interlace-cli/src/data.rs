@@ -34,7 +34,7 @@ struct FineVisionArgs {
     /// Output directory: FineVision_{p}.jsonl, FineVision_{p}.json and the images in FineVision_{p}/.
     #[arg(long)]
     out: PathBuf,
-    /// A local copy of the dataset (README.md and one directory of train-*.parquet per subset) or a Hub id
+    /// A local copy of the dataset (its README.md, whose configs give the subsets and their files, and the parquet shards) or a Hub id
     /// (owner/name[@revision]); default HuggingFaceM4/FineVision from the Hub, fetching only the shards read.
     #[arg(long = "from")]
     source: Option<String>,

@@ -1,35 +1,75 @@
-//! The subset order of a Hub dataset: the `configs:` list of its README's YAML front matter,
-//! which is where `datasets.get_dataset_config_names` takes it from for parquet repositories.
+//! The subsets of a Hub dataset and where their files are: the `configs:` list of the dataset
+//! card's YAML front matter, which `datasets.get_dataset_config_names` and `load_dataset` read for
+//! parquet repositories.
 
-/// The `config_name`s of the YAML front matter of a dataset card, in order. Reads only the
-/// `configs:` block (entries `- config_name: NAME`), so no YAML parser is needed; an empty
-/// list means the card has no such block.
+/// One entry of a dataset card's `configs:` list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatasetConfig {
+    /// The `config_name`.
+    pub name: String,
+    /// The `data_files` patterns of its train split (`CoSyn_400k_chart/train-*`), relative to the
+    /// repository root; empty when the card gives none.
+    pub train_files: Vec<String>,
+}
+
+/// The `config_name`s of a dataset card, in order.
 pub fn config_names(readme: &str) -> Vec<String> {
+    dataset_configs(readme).into_iter().map(|c| c.name).collect()
+}
+
+/// The `configs:` entries of a dataset card's YAML front matter, in order, with their train
+/// files. Reads only that block, in the shapes the Hub writes: `data_files:` as a list of
+/// `- split: NAME` / `path: PATTERN` (or `path:` with a list of patterns) entries, as a plain
+/// list of patterns, or as one pattern; no YAML parser is needed.
+pub fn dataset_configs(readme: &str) -> Vec<DatasetConfig> {
     let mut lines = readme.lines();
     if lines.next().map(str::trim_end) != Some("---") {
         return Vec::new();
     }
-    let mut names = Vec::new();
+    let mut configs: Vec<DatasetConfig> = Vec::new();
     let mut in_configs = false;
+    // The split the `path` lines that follow belong to (`train` until a `split:` says otherwise).
+    let mut split = String::from("train");
+    let mut in_path_list = false;
     for line in lines {
         if line.trim_end() == "---" {
             break;
         }
-        let top_level = !line.starts_with([' ', '\t', '-']) && !line.trim().is_empty();
-        if top_level {
+        if !line.starts_with([' ', '\t', '-']) && !line.trim().is_empty() {
             in_configs = line.trim_end() == "configs:";
             continue;
         }
         if !in_configs {
             continue;
         }
-        // `- config_name: X` starts an entry, at the block's own indentation.
-        let trimmed = line.trim_start();
-        if let Some(rest) = trimmed.strip_prefix("- config_name:") {
-            names.push(unquote(rest.trim()).to_string());
+        let config = line.trim();
+        let item = config.strip_prefix("- ").map(str::trim);
+        if let Some(name) = item.and_then(|i| i.strip_prefix("config_name:")) {
+            configs.push(DatasetConfig { name: unquote(name.trim()).to_string(), train_files: Vec::new() });
+            split = "train".into();
+            in_path_list = false;
+            continue;
+        }
+        let Some(current) = configs.last_mut() else { continue };
+        let mut add = |pattern: &str, split: &str| {
+            if split == "train" && !pattern.is_empty() {
+                current.train_files.push(unquote(pattern).to_string());
+            }
+        };
+        if let Some(rest) = config.strip_prefix("data_files:") {
+            in_path_list = rest.trim().is_empty();
+            add(rest.trim(), "train");
+        } else if let Some(name) = item.and_then(|i| i.strip_prefix("split:")) {
+            split = unquote(name.trim()).to_string();
+            in_path_list = false;
+        } else if let Some(rest) = config.strip_prefix("path:") {
+            in_path_list = rest.trim().is_empty();
+            add(rest.trim(), &split);
+        } else if let (Some(pattern), true) = (item, in_path_list) {
+            add(pattern, &split);
         }
     }
-    names
+    configs
 }
 
 fn unquote(value: &str) -> &str {
@@ -41,16 +81,61 @@ fn unquote(value: &str) -> &str {
     value
 }
 
+/// Whether `path` (relative, `/`-separated) matches the data-files `pattern`, where `*` matches
+/// within one path component and `**` any number of components, as `datasets` resolves them.
+pub fn matches_pattern(pattern: &str, path: &str) -> bool {
+    let pattern: Vec<&str> = pattern.split('/').filter(|c| !c.is_empty()).collect();
+    let path: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+    match_components(&pattern, &path)
+}
+
+fn match_components(pattern: &[&str], path: &[&str]) -> bool {
+    match (pattern.first(), path.first()) {
+        (None, None) => true,
+        (Some(&"**"), _) => match_components(&pattern[1..], path) || (!path.is_empty() && match_components(pattern, &path[1..])),
+        (Some(p), Some(c)) => match_component(p.as_bytes(), c.as_bytes()) && match_components(&pattern[1..], &path[1..]),
+        _ => false,
+    }
+}
+
+fn match_component(pattern: &[u8], text: &[u8]) -> bool {
+    match pattern.first() {
+        None => text.is_empty(),
+        Some(b'*') => match_component(&pattern[1..], text) || (!text.is_empty() && match_component(pattern, &text[1..])),
+        Some(b'?') => !text.is_empty() && match_component(&pattern[1..], &text[1..]),
+        Some(&c) => text.first() == Some(&c) && match_component(&pattern[1..], &text[1..]),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn reads_the_config_order_of_a_dataset_card() {
-        let card = "---\nlicense: mit\nconfigs:\n- config_name: b_first\n  data_files:\n  - split: train\n    path: b_first/train-*\n- config_name: 'a_second'\n  data_files:\n  - split: train\n    path: a_second/train-*\ndataset_info:\n- config_name: ignored\n---\n# Title\n- config_name: not_yaml\n";
-        assert_eq!(config_names(card), ["b_first", "a_second"]);
+    fn reads_the_configs_of_a_dataset_card() {
+        let card = "---\nlicense: mit\nconfigs:\n- config_name: b_first\n  data_files:\n  - split: train\n    path: b_first/train-*\n  - split: test\n    path: b_first/test-*\n- config_name: 'a_second'\n  data_files:\n  - split: train\n    path:\n    - data/a/part1-*\n    - data/a/part2-*\n- config_name: plain\n  data_files: plain/*.parquet\n- config_name: bare\ndataset_info:\n- config_name: ignored\n---\n# Title\n- config_name: not_yaml\n";
+        let configs = dataset_configs(card);
+        let files: Vec<(&str, Vec<&str>)> = configs.iter().map(|c| (c.name.as_str(), c.train_files.iter().map(String::as_str).collect())).collect();
+        assert_eq!(
+            files,
+            [
+                ("b_first", vec!["b_first/train-*"]),
+                ("a_second", vec!["data/a/part1-*", "data/a/part2-*"]),
+                ("plain", vec!["plain/*.parquet"]),
+                ("bare", vec![])
+            ]
+        );
         assert_eq!(config_names("# no front matter"), Vec::<String>::new());
-        let indented = "---\nconfigs:\n  - config_name: \"x\"\n    data_files: x/*\n---\n";
-        assert_eq!(config_names(indented), ["x"]);
+        assert_eq!(config_names("---\nconfigs:\n  - config_name: \"x\"\n    data_files: x/*\n---\n"), ["x"]);
+    }
+
+    #[test]
+    fn patterns_match_as_datasets_resolves_them() {
+        assert!(matches_pattern("CoSyn/train-*", "CoSyn/train-00000-of-00002.parquet"));
+        assert!(!matches_pattern("CoSyn/train-*", "CoSyn/sub/train-0.parquet"));
+        assert!(!matches_pattern("CoSyn/train-*", "CoSyn_2/train-0.parquet"));
+        assert!(matches_pattern("data/**/train-*.parquet", "data/x/y/train-0.parquet"));
+        assert!(matches_pattern("data/**/train-*.parquet", "data/train-0.parquet"));
+        assert!(matches_pattern("a?c/*", "abc/f"));
     }
 }

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::arrow_values::{as_struct, image_bytes_at, list_at, string_at};
 use crate::atomic::write_atomically;
-use crate::configs::config_names;
+use crate::configs::{dataset_configs, DatasetConfig};
 use crate::jpeg::write_rgb_jpeg;
 use crate::portion::{check_portion, portion_label};
 use crate::python_json::{to_python_line, PythonArrayWriter};
@@ -38,9 +38,10 @@ pub const CHECKPOINT_ROWS: u64 = 64;
 /// What to convert, from where, to where.
 #[derive(Debug, Clone)]
 pub struct FineVisionOptions {
-    /// A local copy of the dataset repository: `README.md` (whose `configs:` give the subset
-    /// order) and one directory of `train-*.parquet` shards per subset. A snapshot directory
-    /// of the Hugging Face cache has this layout.
+    /// A local copy of the dataset repository: `README.md`, whose `configs:` give the subset
+    /// order and each subset's train files, and the parquet shards (without a card: one
+    /// directory of `train-*.parquet` shards per subset). A snapshot directory of the Hugging
+    /// Face cache has this layout.
     pub source: PathBuf,
     /// Where `FineVision_{p}.jsonl`, `FineVision_{p}.json` and the image directory
     /// `FineVision_{p}/` go.
@@ -123,10 +124,11 @@ pub fn plan_finevision(options: &FineVisionOptions) -> Result<Vec<PlannedSubset>
     let portion = check_portion(options.portion)?;
     let counts = options.sample_counts.as_deref().map(read_sample_counts).transpose()?;
     let mut plan = Vec::new();
-    for name in subset_order(&options.source)? {
+    for config in subset_configs(&options.source)? {
+        let name = config.name.clone();
         let count = match &counts {
             Some(counts) => counts.get(&name).copied().unwrap_or(0.0),
-            None => match Split::find(&options.source.join(&name), "train") {
+            None => match subset_split(&options.source, &config) {
                 Ok(split) => split.num_rows()? as f64,
                 Err(_) => 0.0,
             },
@@ -152,6 +154,7 @@ pub fn plan_finevision(options: &FineVisionOptions) -> Result<Vec<PlannedSubset>
 /// conversion (or a JSONL file from elsewhere) is refused rather than overwritten.
 pub fn prepare_finevision(options: &FineVisionOptions) -> Result<FineVisionReport, DataError> {
     let plan = plan_finevision(options)?;
+    let configs = subset_configs(&options.source)?;
     let label = portion_label(options.portion);
     let paths = OutputPaths::new(&options.out, &label);
     let (mut state, resumed) = match ResumeState::load(&paths.state)? {
@@ -189,7 +192,8 @@ pub fn prepare_finevision(options: &FineVisionOptions) -> Result<FineVisionRepor
             continue;
         }
         bar.set_message(planned.name.clone());
-        let mut converter = Converter { options, paths: &paths, state: &mut state, index, jsonl: &mut jsonl, bar: &bar };
+        let config = configs.iter().find(|c| c.name == planned.name).expect("the plan is made from these configs");
+        let mut converter = Converter { options, config, paths: &paths, state: &mut state, index, jsonl: &mut jsonl, bar: &bar };
         converter.run_subset()?;
     }
     bar.finish_and_clear();
@@ -198,17 +202,27 @@ pub fn prepare_finevision(options: &FineVisionOptions) -> Result<FineVisionRepor
     Ok(FineVisionReport { jsonl: paths.jsonl, json: paths.json, images_dir: paths.images, subsets: state.subsets, resumed })
 }
 
+/// The train split of one subset: the files its `data_files` patterns name, or, when the card
+/// gives none, the `train-*.parquet` shards in the directory named after it.
+pub(crate) fn subset_split(source: &Path, config: &DatasetConfig) -> Result<Split, DataError> {
+    if config.train_files.is_empty() {
+        Split::find(&source.join(&config.name), "train")
+    } else {
+        Split::matching(source, &config.train_files)
+    }
+}
+
 /// The subsets in the order of the dataset card's `configs:`, or, without a card, the sorted
 /// names of the directories that hold parquet files.
-fn subset_order(source: &Path) -> Result<Vec<String>, DataError> {
+pub(crate) fn subset_configs(source: &Path) -> Result<Vec<DatasetConfig>, DataError> {
     if !source.is_dir() {
         return Err(DataError::Source { path: source.into(), what: "not a directory (expected a local copy of HuggingFaceM4/FineVision)".into() });
     }
     let card = source.join("README.md");
     if card.exists() {
-        let names = config_names(&std::fs::read_to_string(&card).map_err(DataError::io(&card))?);
-        if !names.is_empty() {
-            return Ok(names);
+        let configs = dataset_configs(&std::fs::read_to_string(&card).map_err(DataError::io(&card))?);
+        if !configs.is_empty() {
+            return Ok(configs);
         }
     }
     let mut names = Vec::new();
@@ -222,7 +236,7 @@ fn subset_order(source: &Path) -> Result<Vec<String>, DataError> {
     if names.is_empty() {
         return Err(DataError::Source { path: source.into(), what: "no README.md with `configs:` and no subset directories of train-*.parquet shards".into() });
     }
-    Ok(names)
+    Ok(names.into_iter().map(|name| DatasetConfig { name, train_files: Vec::new() }).collect())
 }
 
 fn read_sample_counts(path: &Path) -> Result<BTreeMap<String, f64>, DataError> {
@@ -322,6 +336,7 @@ impl JsonlAppender {
 /// Converts the rows of one subset.
 struct Converter<'a> {
     options: &'a FineVisionOptions,
+    config: &'a DatasetConfig,
     paths: &'a OutputPaths,
     state: &'a mut ResumeState,
     index: usize,
@@ -333,7 +348,7 @@ impl Converter<'_> {
     fn run_subset(&mut self) -> Result<(), DataError> {
         let report = &self.state.subsets[self.index];
         let (name, start, take) = (report.name.clone(), report.read, report.take);
-        let split = match Split::find(&self.options.source.join(&name), "train") {
+        let split = match subset_split(&self.options.source, self.config) {
             Ok(split) => split,
             Err(_) => {
                 let report = &mut self.state.subsets[self.index];

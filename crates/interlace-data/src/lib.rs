@@ -38,7 +38,7 @@ mod python_json;
 mod record;
 mod split;
 
-pub use configs::config_names;
+pub use configs::{config_names, dataset_configs, matches_pattern, DatasetConfig};
 pub use domain::{prepare_domain, DomainDataset, DomainOptions, DomainReport};
 pub use error::DataError;
 pub use finevision::{

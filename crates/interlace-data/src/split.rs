@@ -9,6 +9,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 use parquet::file::reader::{FileReader, SerializedFileReader};
 
+use crate::configs::matches_pattern;
 use crate::DataError;
 
 /// Rows decoded at a time: FineVision rows carry up to a few megabytes of images each, so a
@@ -33,6 +34,23 @@ impl Split {
         files.sort();
         if files.is_empty() {
             return Err(DataError::Source { path: dir.into(), what: format!("no `{split}` parquet shards ({split}-*.parquet) in it") });
+        }
+        Ok(Self { files })
+    }
+
+    /// The parquet files under `root` whose path relative to it matches one of `patterns`
+    /// (data-files patterns as a dataset card gives them, see [`crate::matches_pattern`]), sorted.
+    /// Errors if there are none.
+    pub fn matching(root: &Path, patterns: &[String]) -> Result<Self, DataError> {
+        let mut files = Vec::new();
+        collect_parquet(root, &mut files)?;
+        files.retain(|f| {
+            let relative = f.strip_prefix(root).unwrap_or(f).components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+            patterns.iter().any(|p| matches_pattern(p, &relative))
+        });
+        files.sort();
+        if files.is_empty() {
+            return Err(DataError::Source { path: root.into(), what: format!("no parquet files match {}", patterns.join(", ")) });
         }
         Ok(Self { files })
     }
@@ -85,6 +103,9 @@ pub(crate) fn is_shard_of(file_name: &str, split: &str) -> bool {
 }
 
 fn collect_parquet(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DataError> {
+    if !dir.is_dir() {
+        return Ok(());
+    }
     for entry in std::fs::read_dir(dir).map_err(DataError::io(dir))? {
         let path = entry.map_err(DataError::io(dir))?.path();
         if path.is_dir() {

@@ -151,6 +151,18 @@ fn an_interrupted_finevision_run_resumes_to_the_same_files() {
 use std::io::Write;
 
 #[test]
+fn without_a_dataset_card_the_subsets_are_the_sorted_directories() {
+    let source = tempfile::tempdir().unwrap();
+    copy_dir(&fixtures().join("finevision"), source.path());
+    std::fs::remove_file(source.path().join("README.md")).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let report = prepare_finevision(&finevision_options(source.path(), out.path(), 1.0, false)).unwrap();
+    let names: Vec<&str> = report.subsets.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["CoSyn_tiny", "after_yesbut", "multi_shard", "no_images", "with_system", "yesbut"]);
+    assert_eq!(report.records(), 37 + 3);
+}
+
+#[test]
 fn a_run_interrupted_inside_a_subset_resumes_from_its_last_checkpoint() {
     let source = tempfile::tempdir().unwrap();
     copy_dir(&fixtures().join("finevision"), source.path());
