@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use interlace_prune::data::{
-    fetch_domain, fetch_finevision, prepare_domain, prepare_finevision, DomainDataset, DomainOptions, FineVisionOptions, FINEVISION_REPO,
+    fetch_domain, fetch_finevision, prepare_domain, prepare_finevision, DomainDataset, DomainOptions, FineVisionOptions, SampleCounts, FINEVISION_REPO,
 };
 use interlace_prune::hub::{HubOptions, ModelSource};
 
@@ -38,7 +38,8 @@ struct FineVisionArgs {
     /// (owner/name[@revision]); default HuggingFaceM4/FineVision from the Hub, fetching only the shards read.
     #[arg(long = "from")]
     source: Option<String>,
-    /// The official per-subset counts (dataset_sample_counts.json); without it (local copies only), the row counts of the parquet files.
+    /// The official per-subset counts (dataset_sample_counts.json). Without it: from a local copy, the row counts of the
+    /// parquet files; from the Hub, the train split sizes in the dataset card.
     #[arg(long)]
     sample_counts: Option<PathBuf>,
     /// Accepted for the official command line's sake; the official script takes rows from the start, so nothing is random.
@@ -89,18 +90,16 @@ fn source(arg: Option<&str>, default_repo: &str) -> Result<ModelSource, Box<dyn 
 
 fn finevision(args: FineVisionArgs) -> Result<(), Box<dyn Error>> {
     let _ = args.seed;
-    let dir = match source(args.source.as_deref(), FINEVISION_REPO)? {
-        ModelSource::Local(dir) => dir,
+    let (dir, counts) = match source(args.source.as_deref(), FINEVISION_REPO)? {
+        ModelSource::Local(dir) => (dir, args.sample_counts.clone().map_or(SampleCounts::Footers, SampleCounts::File)),
         ModelSource::Hub { repo, revision } => {
-            let counts = args.sample_counts.as_deref().ok_or(
-                "reading FineVision from the Hub needs --sample-counts (the official dataset_sample_counts.json): \
-                 without it every shard of every subset would have to be downloaded to count its rows",
-            )?;
+            let counts = args.sample_counts.clone().map_or(SampleCounts::Card, SampleCounts::File);
             eprintln!("fetching the shards to read from {repo}@{revision}");
-            fetch_finevision(&repo, &revision, args.portion, counts, &HubOptions::from_env())?
+            let dir = fetch_finevision(&repo, &revision, args.portion, &counts, &HubOptions::from_env())?;
+            (dir, counts)
         }
     };
-    let options = FineVisionOptions { sample_counts: args.sample_counts, progress: !args.quiet, ..FineVisionOptions::new(dir, args.out, args.portion) };
+    let options = FineVisionOptions { counts, progress: !args.quiet, ..FineVisionOptions::new(dir, args.out, args.portion) };
     let report = prepare_finevision(&options)?;
     if report.resumed {
         eprintln!("resumed an interrupted run");

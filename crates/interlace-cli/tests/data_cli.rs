@@ -26,6 +26,17 @@ fn text(output: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
 }
 
+fn collect(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            collect(root, &path, out);
+        } else {
+            out.insert(path.strip_prefix(root).unwrap().to_str().unwrap().replace('\\', "/"), std::fs::read(&path).unwrap());
+        }
+    }
+}
+
 fn records(path: &Path) -> usize {
     serde_json::from_str::<Vec<serde_json::Value>>(&std::fs::read_to_string(path).unwrap()).unwrap().len()
 }
@@ -87,8 +98,16 @@ fn hub_sources_fetch_only_what_is_read() {
     assert_eq!(records(&out.path().join("ChartQA_train.json")), 3);
     let fetched: Vec<String> = hub.requests().into_iter().filter(|r| r.target.contains("/resolve/")).map(|r| r.target).collect();
     assert!(fetched.iter().all(|t| t.contains("/datasets/HuggingFaceM4/ChartQA/resolve/") && t.ends_with("data/train-00000-of-00002.parquet")), "{fetched:?}");
-    // FineVision from the Hub needs the official counts.
-    let fine = interlace(&env, &["data", "finevision", "--out", out.path().to_str().unwrap(), "--quiet"]);
-    assert!(!fine.status.success());
-    assert!(text(&fine).contains("needs --sample-counts"), "{}", text(&fine));
+    // FineVision from the Hub, counts from its card (the fixture card's sizes equal the counts
+    // file's): only the shards read are fetched, and the records are those of the counts file.
+    let mut files = BTreeMap::new();
+    collect(&fixtures().join("finevision"), &fixtures().join("finevision"), &mut files);
+    hub.add_dataset_commit("HuggingFaceM4/FineVision", "main", "f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1", files);
+    hub.clear_requests();
+    let fine = interlace(&env, &["data", "finevision", "--portion", "0.5", "--out", out.path().to_str().unwrap(), "--quiet"]);
+    assert!(fine.status.success(), "{}", text(&fine));
+    assert!(text(&fine).contains("21 records from 5 subsets"), "{}", text(&fine));
+    let mut fetched: Vec<String> = hub.requests().into_iter().filter(|r| r.target.contains("/resolve/")).map(|r| r.target).collect();
+    fetched.dedup();
+    assert_eq!(fetched.len(), 7, "README.md and the six shards that hold the rows read: {fetched:?}");
 }

@@ -2,6 +2,8 @@
 //! card's YAML front matter, which `datasets.get_dataset_config_names` and `load_dataset` read for
 //! parquet repositories.
 
+use std::collections::BTreeMap;
+
 /// One entry of a dataset card's `configs:` list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DatasetConfig {
@@ -72,6 +74,55 @@ pub fn dataset_configs(readme: &str) -> Vec<DatasetConfig> {
     configs
 }
 
+/// The `num_examples` of each config's train split in the card's `dataset_info:` block (the
+/// split sizes `push_to_hub` records and `datasets` reports), by config name; a card with one
+/// unnamed config gives it as `default`.
+pub fn train_example_counts(readme: &str) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    let mut lines = readme.lines();
+    if lines.next().map(str::trim_end) != Some("---") {
+        return counts;
+    }
+    let (mut in_info, mut config, mut splits_indent, mut split) = (false, String::from("default"), None::<usize>, String::new());
+    for line in lines {
+        if line.trim_end() == "---" {
+            break;
+        }
+        let indent = line.len() - line.trim_start().len();
+        let text = line.trim();
+        if indent == 0 && !text.starts_with('-') && !text.is_empty() {
+            in_info = text == "dataset_info:";
+            continue;
+        }
+        if !in_info {
+            continue;
+        }
+        if let Some(name) = text.strip_prefix("- config_name:") {
+            (config, splits_indent) = (unquote(name.trim()).to_string(), None);
+            continue;
+        }
+        if text == "splits:" {
+            (splits_indent, split) = (Some(indent), String::new());
+            continue;
+        }
+        // The splits list ends at the next key at (or left of) its own indentation.
+        if splits_indent.is_some_and(|s| indent < s || (indent == s && !text.starts_with("- "))) {
+            splits_indent = None;
+        }
+        if splits_indent.is_none() {
+            continue;
+        }
+        if let Some(name) = text.strip_prefix("- name:") {
+            split = unquote(name.trim()).to_string();
+        } else if let (Some(n), "train") = (text.strip_prefix("num_examples:"), split.as_str()) {
+            if let Ok(n) = n.trim().parse() {
+                counts.insert(config.clone(), n);
+            }
+        }
+    }
+    counts
+}
+
 fn unquote(value: &str) -> &str {
     for quote in ['"', '\''] {
         if let Some(inner) = value.strip_prefix(quote).and_then(|v| v.strip_suffix(quote)) {
@@ -127,6 +178,14 @@ mod tests {
         );
         assert_eq!(config_names("# no front matter"), Vec::<String>::new());
         assert_eq!(config_names("---\nconfigs:\n  - config_name: \"x\"\n    data_files: x/*\n---\n"), ["x"]);
+    }
+
+    #[test]
+    fn reads_the_train_sizes_of_dataset_info() {
+        let card = "---\nconfigs:\n- config_name: a\ndataset_info:\n- config_name: a\n  features:\n  - name: images\n    list:\n    - name: bytes\n  splits:\n  - name: test\n    num_examples: 5\n  - name: train\n    num_bytes: 10\n    num_examples: 116814\n  download_size: 3\n- config_name: b\n  splits:\n  - name: validation\n    num_examples: 2\n  num_examples: 99\nlicense: x\n---\n";
+        assert_eq!(train_example_counts(card), BTreeMap::from([("a".to_string(), 116814)]));
+        let single = "---\ndataset_info:\n  features:\n  - name: text\n  splits:\n  - name: train\n    num_examples: 7\n---\n";
+        assert_eq!(train_example_counts(single), BTreeMap::from([("default".to_string(), 7)]));
     }
 
     #[test]

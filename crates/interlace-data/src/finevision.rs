@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::arrow_values::{as_struct, image_bytes_at, list_at, string_at};
 use crate::atomic::write_atomically;
-use crate::configs::{dataset_configs, DatasetConfig};
+use crate::configs::{dataset_configs, train_example_counts, DatasetConfig};
 use crate::jpeg::write_rgb_jpeg;
 use crate::portion::{check_portion, portion_label};
 use crate::python_json::{to_python_line, PythonArrayWriter};
@@ -48,9 +48,8 @@ pub struct FineVisionOptions {
     pub out: PathBuf,
     /// The fraction of each subset to take, in (0, 1].
     pub portion: f64,
-    /// The official per-subset sample counts (`dataset_sample_counts.json`). Without it the
-    /// counts are the train splits' row counts, read from the parquet footers.
-    pub sample_counts: Option<PathBuf>,
+    /// Where the per-subset counts the portion applies to come from.
+    pub counts: SampleCounts,
     /// Show a progress bar on standard error.
     pub progress: bool,
     /// Rows between checkpoints of the resume state (at least 1; [`CHECKPOINT_ROWS`] by default).
@@ -61,8 +60,21 @@ impl FineVisionOptions {
     /// Options to convert `portion` of the local copy `source` into `out`, with the row counts of
     /// the parquet files, no progress bar and checkpoints every [`CHECKPOINT_ROWS`] rows.
     pub fn new(source: impl Into<PathBuf>, out: impl Into<PathBuf>, portion: f64) -> Self {
-        Self { source: source.into(), out: out.into(), portion, sample_counts: None, progress: false, checkpoint_rows: CHECKPOINT_ROWS }
+        Self { source: source.into(), out: out.into(), portion, counts: SampleCounts::Footers, progress: false, checkpoint_rows: CHECKPOINT_ROWS }
     }
+}
+
+/// Where the per-subset counts that `int(count * portion)` applies to come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SampleCounts {
+    /// The row counts in the parquet footers of each subset's train files: exact, but every
+    /// shard must be at hand.
+    Footers,
+    /// The `num_examples` of each subset's train split in the dataset card's `dataset_info`
+    /// (what `datasets` reports as the split size).
+    Card,
+    /// A JSON object of subset names to counts, as the official `dataset_sample_counts.json`.
+    File(PathBuf),
 }
 
 /// One subset of the plan: how many rows to take.
@@ -122,7 +134,12 @@ impl FineVisionReport {
 /// The subsets to convert and the rows to take from each, without converting anything.
 pub fn plan_finevision(options: &FineVisionOptions) -> Result<Vec<PlannedSubset>, DataError> {
     let portion = check_portion(options.portion)?;
-    let counts = options.sample_counts.as_deref().map(read_sample_counts).transpose()?;
+    // As the official `sample_counts.get(subset, 0)`: a subset without a count takes one row.
+    let counts = match &options.counts {
+        SampleCounts::Footers => None,
+        SampleCounts::Card => Some(card_counts(&options.source)?),
+        SampleCounts::File(path) => Some(read_sample_counts(path)?),
+    };
     let mut plan = Vec::new();
     for config in subset_configs(&options.source)? {
         let name = config.name.clone();
@@ -237,6 +254,19 @@ pub(crate) fn subset_configs(source: &Path) -> Result<Vec<DatasetConfig>, DataEr
         return Err(DataError::Source { path: source.into(), what: "no README.md with `configs:` and no subset directories of train-*.parquet shards".into() });
     }
     Ok(names.into_iter().map(|name| DatasetConfig { name, train_files: Vec::new() }).collect())
+}
+
+fn card_counts(source: &Path) -> Result<BTreeMap<String, f64>, DataError> {
+    let card = source.join("README.md");
+    let text = std::fs::read_to_string(&card).map_err(DataError::io(&card))?;
+    let counts = train_example_counts(&text);
+    if counts.is_empty() {
+        return Err(DataError::Source {
+            path: card,
+            what: "gives no train split sizes (`dataset_info` ... `num_examples`); pass the counts file instead".into(),
+        });
+    }
+    Ok(counts.into_iter().map(|(name, n)| (name, n as f64)).collect())
 }
 
 fn read_sample_counts(path: &Path) -> Result<BTreeMap<String, f64>, DataError> {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use interlace_hub::{HubDataset, HubOptions};
 
 use crate::configs::matches_pattern;
-use crate::finevision::{plan_finevision, subset_configs, FineVisionOptions};
+use crate::finevision::{plan_finevision, subset_configs, FineVisionOptions, SampleCounts};
 use crate::split::{file_rows, is_shard_of};
 use crate::DataError;
 
@@ -15,19 +15,22 @@ use crate::DataError;
 pub const FINEVISION_REPO: &str = "HuggingFaceM4/FineVision";
 
 /// Downloads from dataset `repo` at `revision` what a FineVision conversion with `portion` and
-/// the official `sample_counts` file reads: the dataset card, then, subset by subset, train
-/// shards in order until they hold the rows the plan takes (counted from each shard's footer).
-/// Returns the snapshot directory, to pass as [`FineVisionOptions::source`].
+/// `counts` reads: the dataset card, then, subset by subset, train shards in order until they
+/// hold the rows the plan takes (counted from each shard's footer). Returns the snapshot
+/// directory, to pass as [`FineVisionOptions::source`] with the same `counts`.
 ///
-/// The counts file is required: without it the row counts of whole subsets would be needed,
-/// and with them every shard of every subset.
+/// `counts` is the card's split sizes ([`SampleCounts::Card`]) or the official counts file:
+/// footer counts of whole subsets would need every shard of every subset.
 ///
 /// Offline (`HF_HUB_OFFLINE=1`), the Hub's file list is unknown: the snapshot the revision last
 /// resolved to is used with the shards already in it.
-pub fn fetch_finevision(repo: &str, revision: &str, portion: f64, sample_counts: &Path, hub: &HubOptions) -> Result<PathBuf, DataError> {
+pub fn fetch_finevision(repo: &str, revision: &str, portion: f64, counts: &SampleCounts, hub: &HubOptions) -> Result<PathBuf, DataError> {
+    if *counts == SampleCounts::Footers {
+        return Err(DataError::Argument("from the Hub, the counts come from the dataset card or a counts file: footer counts would need every shard".into()));
+    }
     let dataset = HubDataset::open(repo, revision, hub)?;
     dataset.fetch("README.md")?;
-    let options = FineVisionOptions { sample_counts: Some(sample_counts.into()), ..FineVisionOptions::new(dataset.snapshot_dir(), PathBuf::new(), portion) };
+    let options = FineVisionOptions { counts: counts.clone(), ..FineVisionOptions::new(dataset.snapshot_dir(), PathBuf::new(), portion) };
     let configs = subset_configs(&options.source)?;
     for subset in plan_finevision(&options)? {
         let config = configs.iter().find(|c| c.name == subset.name).expect("the plan is made from these configs");

@@ -38,12 +38,12 @@ mod python_json;
 mod record;
 mod split;
 
-pub use configs::{config_names, dataset_configs, matches_pattern, DatasetConfig};
+pub use configs::{config_names, dataset_configs, matches_pattern, train_example_counts, DatasetConfig};
 pub use domain::{prepare_domain, DomainDataset, DomainOptions, DomainReport};
 pub use error::DataError;
 pub use finevision::{
-    plan_finevision, prepare_finevision, FineVisionOptions, FineVisionReport, PlannedSubset, SubsetReport, CHECKPOINT_ROWS, LAST_SUBSET, MAX_IMAGES,
-    MAX_MESSAGES,
+    plan_finevision, prepare_finevision, FineVisionOptions, FineVisionReport, PlannedSubset, SampleCounts, SubsetReport, CHECKPOINT_ROWS, LAST_SUBSET,
+    MAX_IMAGES, MAX_MESSAGES,
 };
 pub use hub::{fetch_domain, fetch_finevision, FINEVISION_REPO};
 pub use jpeg::{decode_rgb, JPEG_QUALITY};

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use interlace_data::{prepare_domain, prepare_finevision, DataError, DomainDataset, DomainOptions, FineVisionOptions};
+use interlace_data::{prepare_domain, prepare_finevision, DataError, DomainDataset, DomainOptions, FineVisionOptions, SampleCounts};
 use serde_json::Value;
 
 fn fixtures() -> PathBuf {
@@ -15,7 +15,8 @@ fn fixtures() -> PathBuf {
 }
 
 fn finevision_options(source: &Path, out: &Path, portion: f64, counts: bool) -> FineVisionOptions {
-    FineVisionOptions { sample_counts: counts.then(|| source.join("sample_counts.json")), ..FineVisionOptions::new(source, out, portion) }
+    let counts = if counts { SampleCounts::File(source.join("sample_counts.json")) } else { SampleCounts::Footers };
+    FineVisionOptions { counts, ..FineVisionOptions::new(source, out, portion) }
 }
 
 /// The `image` paths of a record, in order.
@@ -321,7 +322,8 @@ mod from_the_hub {
         let cache = tempfile::tempdir().unwrap();
         let counts_file = cache.path().join("dataset_sample_counts.json");
         std::fs::write(&counts_file, counts).unwrap();
-        let source = fetch_finevision(FINEVISION_REPO, "main", 0.5, &counts_file, &options(&hub, cache.path())).unwrap();
+        let counts = SampleCounts::File(counts_file.clone());
+        let source = fetch_finevision(FINEVISION_REPO, "main", 0.5, &counts, &options(&hub, cache.path())).unwrap();
         assert!(source.starts_with(cache.path().join("datasets--HuggingFaceM4--FineVision/snapshots")), "{}", source.display());
         // multi_shard takes 7 rows: shards 0 and 1 (5 rows each), not 2; nothing after yesbut.
         assert_eq!(
@@ -337,21 +339,30 @@ mod from_the_hub {
             ]
         );
         let out = tempfile::tempdir().unwrap();
-        let mut convert = finevision_options(&source, out.path(), 0.5, false);
-        convert.sample_counts = Some(counts_file.clone());
-        prepare_finevision(&convert).unwrap();
+        prepare_finevision(&FineVisionOptions { counts: counts.clone(), ..FineVisionOptions::new(&source, out.path(), 0.5) }).unwrap();
         assert_finevision_matches(out.path(), "5", "expected_finevision_05");
+        // The card's split sizes equal the counts file here: the same plan, the same files,
+        // nothing more downloaded.
+        hub.clear_requests();
+        let card_source = fetch_finevision(FINEVISION_REPO, "main", 0.5, &SampleCounts::Card, &options(&hub, cache.path())).unwrap();
+        assert_eq!(card_source, source);
+        assert!(downloads(&hub).is_empty(), "{:?}", downloads(&hub));
+        let by_card = tempfile::tempdir().unwrap();
+        prepare_finevision(&FineVisionOptions { counts: SampleCounts::Card, ..FineVisionOptions::new(&source, by_card.path(), 0.5) }).unwrap();
+        assert_finevision_matches(by_card.path(), "5", "expected_finevision_05");
+        let footers = fetch_finevision(FINEVISION_REPO, "main", 0.5, &SampleCounts::Footers, &options(&hub, cache.path())).unwrap_err();
+        assert!(footers.to_string().contains("would need every shard"), "{footers}");
         // A second run, and an offline one, find everything in the cache.
         hub.clear_requests();
-        assert_eq!(fetch_finevision(FINEVISION_REPO, "main", 0.5, &counts_file, &options(&hub, cache.path())).unwrap(), source);
+        assert_eq!(fetch_finevision(FINEVISION_REPO, "main", 0.5, &counts, &options(&hub, cache.path())).unwrap(), source);
         assert!(downloads(&hub).is_empty(), "{:?}", downloads(&hub));
         let offline = HubOptions { offline: true, ..options(&hub, cache.path()) };
         hub.clear_requests();
-        assert_eq!(fetch_finevision(FINEVISION_REPO, "main", 0.5, &counts_file, &offline).unwrap(), source);
+        assert_eq!(fetch_finevision(FINEVISION_REPO, "main", 0.5, &counts, &offline).unwrap(), source);
         assert!(hub.requests().is_empty());
         // Offline with nothing cached: said so.
         let empty = tempfile::tempdir().unwrap();
-        let error = fetch_finevision(FINEVISION_REPO, "main", 0.5, &counts_file, &HubOptions { cache_dir: empty.path().into(), ..offline }).unwrap_err();
+        let error = fetch_finevision(FINEVISION_REPO, "main", 0.5, &counts, &HubOptions { cache_dir: empty.path().into(), ..offline }).unwrap_err();
         assert!(error.to_string().contains("HF_HUB_OFFLINE") && error.to_string().contains("HuggingFaceM4/FineVision@main"), "{error}");
     }
 
