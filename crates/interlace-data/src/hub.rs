@@ -54,9 +54,12 @@ pub fn fetch_finevision(repo: &str, revision: &str, portion: f64, counts: &Sampl
 /// returns the snapshot directory, to pass as [`crate::DomainOptions::source`].
 pub fn fetch_domain(repo: &str, revision: &str, n_samples: Option<u64>, hub: &HubOptions) -> Result<PathBuf, DataError> {
     let dataset = HubDataset::open(repo, revision, hub)?;
-    let shards = shard_names(&dataset, |name| is_shard_of(name.rsplit('/').next().unwrap_or(name), "train"));
+    let shards = shard_names(&dataset, |name| is_shard_of(name, "train"));
     if shards.is_empty() {
-        return Err(DataError::Source { path: dataset.snapshot_dir(), what: format!("{repo} has no train parquet shards at {revision}") });
+        return Err(DataError::Source {
+            path: dataset.snapshot_dir(),
+            what: format!("{repo} has no train parquet shards at {revision} (for a dataset kept as a loading script, its parquet conversion is at revision refs/convert/parquet)"),
+        });
     }
     fetch_until(&dataset, &shards, n_samples.unwrap_or(u64::MAX))?;
     Ok(dataset.snapshot_dir())

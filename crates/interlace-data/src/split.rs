@@ -26,11 +26,15 @@ pub struct Split {
 impl Split {
     /// The shards of `split` under `dir` (searched recursively): parquet files whose name starts
     /// with the split's name followed by `-`, `_` or `.` (`train-00000-of-00004.parquet`,
-    /// `train.parquet`). Errors if there are none.
+    /// `train.parquet`), or that sit in a directory named after it (the Hub's parquet conversion,
+    /// `refs/convert/parquet`: `default/train/0000.parquet`). Errors if there are none.
     pub fn find(dir: &Path, split: &str) -> Result<Self, DataError> {
         let mut files = Vec::new();
         collect_parquet(dir, &mut files)?;
-        files.retain(|f| is_shard_of(f.file_name().and_then(|n| n.to_str()).unwrap_or(""), split));
+        files.retain(|f| {
+            let relative = f.strip_prefix(dir).unwrap_or(f).components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+            is_shard_of(&relative, split)
+        });
         files.sort();
         if files.is_empty() {
             return Err(DataError::Source { path: dir.into(), what: format!("no `{split}` parquet shards ({split}-*.parquet) in it") });
@@ -96,10 +100,14 @@ impl Split {
     }
 }
 
-/// Whether a parquet file named `file_name` belongs to `split`: `train-00000-of-00004.parquet`,
-/// `train.parquet`, `train_0.parquet` do, `training.parquet` does not.
-pub(crate) fn is_shard_of(file_name: &str, split: &str) -> bool {
-    file_name.ends_with(".parquet") && file_name.strip_prefix(split).is_some_and(|rest| rest.starts_with(['-', '_', '.']))
+/// Whether the parquet file at `path` (`/`-separated) belongs to `split`:
+/// `data/train-00000-of-00004.parquet`, `train.parquet`, `train_0.parquet` and
+/// `default/train/0000.parquet` do; `training.parquet` and `data/validation-0.parquet` do not.
+pub(crate) fn is_shard_of(path: &str, split: &str) -> bool {
+    let mut parts = path.rsplit('/');
+    let file = parts.next().unwrap_or(path);
+    let in_split_dir = parts.next() == Some(split);
+    file.ends_with(".parquet") && (in_split_dir || file.strip_prefix(split).is_some_and(|rest| rest.starts_with(['-', '_', '.'])))
 }
 
 fn collect_parquet(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DataError> {
@@ -134,4 +142,19 @@ fn open_rows(path: &Path, columns: &[&str], offset: u64, limit: u64) -> Result<p
     let roots: Vec<usize> = schema.fields().iter().enumerate().filter(|(_, f)| columns.contains(&f.name().as_str())).map(|(i, _)| i).collect();
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
     builder.with_projection(mask).with_batch_size(BATCH_ROWS).with_offset(offset as usize).with_limit(limit as usize).build().map_err(parquet_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_shard_of;
+
+    #[test]
+    fn shards_belong_to_a_split_by_name_or_directory() {
+        for yes in ["data/train-00000-of-00004.parquet", "train.parquet", "train_0.parquet", "default/train/0000.parquet"] {
+            assert!(is_shard_of(yes, "train"), "{yes}");
+        }
+        for no in ["training.parquet", "data/validation-0.parquet", "default/validation/0000.parquet", "train-0.json"] {
+            assert!(!is_shard_of(no, "train"), "{no}");
+        }
+    }
 }
