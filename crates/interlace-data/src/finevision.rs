@@ -18,12 +18,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::arrow_values::{as_struct, image_bytes_at, list_at, string_at};
 use crate::atomic::write_atomically;
-use crate::configs::{dataset_configs, train_example_counts, DatasetConfig};
+use crate::configs::{dataset_configs, matches_pattern, train_example_counts, DatasetConfig};
 use crate::jpeg::write_rgb_jpeg;
 use crate::portion::{check_portion, portion_label};
 use crate::python_json::{to_python_line, PythonArrayWriter};
 use crate::record::{ImagePaths, LlavaRecord, LlavaTurn};
-use crate::split::Split;
+use crate::split::{is_shard_of, Split};
 use crate::DataError;
 
 /// The official script stops after this subset.
@@ -223,9 +223,21 @@ pub fn prepare_finevision(options: &FineVisionOptions) -> Result<FineVisionRepor
 /// gives none, the `train-*.parquet` shards in the directory named after it.
 pub(crate) fn subset_split(source: &Path, config: &DatasetConfig) -> Result<Split, DataError> {
     if config.train_files.is_empty() {
-        Split::find(&source.join(&config.name), "train")
+        // Only the subset's own directory is walked: a full copy holds thousands of shards.
+        return Split::find(&source.join(&config.name), "train");
+    }
+    Split::select(source, |path| is_train_file(config, path))?
+        .ok_or_else(|| DataError::Source { path: source.into(), what: format!("no parquet files match {}", config.train_files.join(", ")) })
+}
+
+/// Whether the file at `path` (relative to the repository root, `/`-separated) belongs to the
+/// train split of `config`, by the rule [`subset_split`] reads with; the Hub download selects
+/// the same files by name.
+pub(crate) fn is_train_file(config: &DatasetConfig, path: &str) -> bool {
+    if config.train_files.is_empty() {
+        path.strip_prefix(config.name.as_str()).and_then(|rest| rest.strip_prefix('/')).is_some_and(|rest| is_shard_of(rest, "train"))
     } else {
-        Split::matching(source, &config.train_files)
+        path.ends_with(".parquet") && config.train_files.iter().any(|p| matches_pattern(p, path))
     }
 }
 

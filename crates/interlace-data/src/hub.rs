@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 
 use interlace_hub::{HubDataset, HubOptions};
 
-use crate::configs::matches_pattern;
-use crate::finevision::{plan_finevision, subset_configs, FineVisionOptions, SampleCounts};
+use crate::finevision::{is_train_file, plan_finevision, subset_configs, FineVisionOptions, SampleCounts};
 use crate::split::{file_rows, is_shard_of};
 use crate::DataError;
 
@@ -34,16 +33,7 @@ pub fn fetch_finevision(repo: &str, revision: &str, portion: f64, counts: &Sampl
     let configs = subset_configs(&options.source)?;
     for subset in plan_finevision(&options)? {
         let config = configs.iter().find(|c| c.name == subset.name).expect("the plan is made from these configs");
-        let prefix = format!("{}/", subset.name);
-        // The files the card's patterns name, else `{subset}/train-*` (as `subset_split` reads them).
-        let shards = shard_names(&dataset, |name| {
-            name.ends_with(".parquet")
-                && if config.train_files.is_empty() {
-                    name.strip_prefix(&prefix).is_some_and(|file| !file.contains('/') && is_shard_of(file, "train"))
-                } else {
-                    config.train_files.iter().any(|p| matches_pattern(p, name))
-                }
-        });
+        let shards = shard_names(&dataset, |name| is_train_file(config, name));
         fetch_until(&dataset, &shards, subset.take)?;
     }
     Ok(dataset.snapshot_dir())

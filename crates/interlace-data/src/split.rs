@@ -9,7 +9,6 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 use parquet::file::reader::{FileReader, SerializedFileReader};
 
-use crate::configs::matches_pattern;
 use crate::DataError;
 
 /// Rows decoded at a time: FineVision rows carry up to a few megabytes of images each, so a
@@ -29,34 +28,21 @@ impl Split {
     /// `train.parquet`), or that sit in a directory named after it (the Hub's parquet conversion,
     /// `refs/convert/parquet`: `default/train/0000.parquet`). Errors if there are none.
     pub fn find(dir: &Path, split: &str) -> Result<Self, DataError> {
-        let mut files = Vec::new();
-        collect_parquet(dir, &mut files)?;
-        files.retain(|f| {
-            let relative = f.strip_prefix(dir).unwrap_or(f).components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
-            is_shard_of(&relative, split)
-        });
-        files.sort();
-        if files.is_empty() {
-            return Err(DataError::Source { path: dir.into(), what: format!("no `{split}` parquet shards ({split}-*.parquet) in it") });
-        }
-        Ok(Self { files })
+        Self::select(dir, |relative| is_shard_of(relative, split))?
+            .ok_or_else(|| DataError::Source { path: dir.into(), what: format!("no `{split}` parquet shards ({split}-*.parquet) in it") })
     }
 
-    /// The parquet files under `root` whose path relative to it matches one of `patterns`
-    /// (data-files patterns as a dataset card gives them, see [`crate::matches_pattern`]), sorted.
-    /// Errors if there are none.
-    pub fn matching(root: &Path, patterns: &[String]) -> Result<Self, DataError> {
+    /// The parquet files under `root` (searched recursively) whose `/`-separated path relative
+    /// to it `keep` accepts, sorted; `None` if there are none.
+    pub(crate) fn select(root: &Path, keep: impl Fn(&str) -> bool) -> Result<Option<Self>, DataError> {
         let mut files = Vec::new();
         collect_parquet(root, &mut files)?;
         files.retain(|f| {
             let relative = f.strip_prefix(root).unwrap_or(f).components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
-            patterns.iter().any(|p| matches_pattern(p, &relative))
+            keep(&relative)
         });
         files.sort();
-        if files.is_empty() {
-            return Err(DataError::Source { path: root.into(), what: format!("no parquet files match {}", patterns.join(", ")) });
-        }
-        Ok(Self { files })
+        Ok((!files.is_empty()).then_some(Self { files }))
     }
 
     /// The number of rows, summed from the shards' footers (no data is read).

@@ -118,12 +118,8 @@ fn finevision_with_footer_row_counts_matches_dataset_prep_with_the_true_counts()
 
 #[test]
 fn an_interrupted_finevision_run_resumes_to_the_same_files() {
-    let source = tempfile::tempdir().unwrap();
-    copy_dir(&fixtures().join("finevision"), source.path());
     // The second shard of multi_shard is cut short: the run fails there, after two subsets.
-    let shard = source.path().join("multi_shard/train-00001-of-00003.parquet");
-    let intact = std::fs::read(&shard).unwrap();
-    std::fs::write(&shard, &intact[..intact.len() / 2]).unwrap();
+    let (source, shard, intact) = finevision_with_a_damaged_shard();
     let out = tempfile::tempdir().unwrap();
     let options = finevision_options(source.path(), out.path(), 0.5, true);
     let error = prepare_finevision(&options).unwrap_err();
@@ -151,6 +147,17 @@ fn an_interrupted_finevision_run_resumes_to_the_same_files() {
 
 use std::io::Write;
 
+/// A copy of the FineVision fixture whose `multi_shard/train-00001-of-00003.parquet` is cut in
+/// half: the copy, the shard's path and its intact bytes.
+fn finevision_with_a_damaged_shard() -> (tempfile::TempDir, PathBuf, Vec<u8>) {
+    let source = tempfile::tempdir().unwrap();
+    copy_dir(&fixtures().join("finevision"), source.path());
+    let shard = source.path().join("multi_shard/train-00001-of-00003.parquet");
+    let intact = std::fs::read(&shard).unwrap();
+    std::fs::write(&shard, &intact[..intact.len() / 2]).unwrap();
+    (source, shard, intact)
+}
+
 #[test]
 fn without_a_dataset_card_the_subsets_are_the_sorted_directories() {
     let source = tempfile::tempdir().unwrap();
@@ -165,11 +172,7 @@ fn without_a_dataset_card_the_subsets_are_the_sorted_directories() {
 
 #[test]
 fn a_run_interrupted_inside_a_subset_resumes_from_its_last_checkpoint() {
-    let source = tempfile::tempdir().unwrap();
-    copy_dir(&fixtures().join("finevision"), source.path());
-    let shard = source.path().join("multi_shard/train-00001-of-00003.parquet");
-    let intact = std::fs::read(&shard).unwrap();
-    std::fs::write(&shard, &intact[..intact.len() / 2]).unwrap();
+    let (source, shard, intact) = finevision_with_a_damaged_shard();
     let out = tempfile::tempdir().unwrap();
     let options = FineVisionOptions { checkpoint_rows: 2, ..finevision_options(source.path(), out.path(), 0.5, true) };
     prepare_finevision(&options).unwrap_err();
