@@ -38,6 +38,7 @@ pub use interlace_core as core;
 pub use interlace_data as data;
 pub use interlace_eval as eval;
 pub use interlace_hub as hub;
+pub use interlace_llama as llama;
 pub use interlace_qwen3vl as qwen3vl;
 pub use interlace_similarity as similarity;
 pub use interlace_surgery as surgery;

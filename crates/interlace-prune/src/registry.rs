@@ -5,18 +5,29 @@
 use std::path::Path;
 
 use interlace_core::CheckpointLayout;
+use interlace_llama::{Architecture, LlamaLayout};
 use interlace_qwen3vl::Family;
 use interlace_surgery::DiskPruneOptions;
 
 use crate::PipelineError;
 
-/// The model crate's family of the checkpoint in `dir`, from `config.json`'s `model_type`, else
-/// its `architectures`; `None` when the config names no family a model crate here loads.
-pub fn family(dir: &Path) -> Result<Option<Family>, PipelineError> {
+fn config_json(dir: &Path) -> Result<serde_json::Value, PipelineError> {
     let path = dir.join("config.json");
     let text = std::fs::read_to_string(&path).map_err(|source| PipelineError::Io { path: path.clone(), source })?;
-    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| PipelineError::Invalid(format!("{}: not valid JSON: {e}", path.display())))?;
-    Ok(Family::named_in(&json))
+    serde_json::from_str(&text).map_err(|e| PipelineError::Invalid(format!("{}: not valid JSON: {e}", path.display())))
+}
+
+/// The model crate's family of the checkpoint in `dir`, from `config.json`'s `model_type`, else
+/// its `architectures`; `None` when the config names no vision-language family a model crate
+/// here loads.
+pub fn family(dir: &Path) -> Result<Option<Family>, PipelineError> {
+    Ok(Family::named_in(&config_json(dir)?))
+}
+
+/// The text-decoder architecture of the checkpoint in `dir` (Llama, Mistral, Qwen2, Qwen3),
+/// chosen the same way; `None` for any other config.
+pub fn text_architecture(dir: &Path) -> Result<Option<Architecture>, PipelineError> {
+    Ok(Architecture::named_in(&config_json(dir)?))
 }
 
 /// Where the checkpoint in `dir` keeps its layers: its family's layout, or for a plain
@@ -26,8 +37,12 @@ pub fn checkpoint_layout(dir: &Path) -> Result<Box<dyn CheckpointLayout>, Pipeli
     if let Some(family) = family(dir)? {
         return Ok(family.checkpoint_layout());
     }
-    interlace_surgery::detect_layout(dir)
-        .map_err(|error| PipelineError::Invalid(format!("{error}. Families with a layout: {}, and decoder-only models", Family::supported())))
+    if text_architecture(dir)?.is_some() {
+        return Ok(Box::new(LlamaLayout));
+    }
+    interlace_surgery::detect_layout(dir).map_err(|error| {
+        PipelineError::Invalid(format!("{error}. Families with a layout: {}, {}, and decoder-only models", Family::supported(), Architecture::supported()))
+    })
 }
 
 /// [`DiskPruneOptions`] with the layout of the checkpoint in `dir` ([`checkpoint_layout`]).
