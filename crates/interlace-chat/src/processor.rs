@@ -29,6 +29,14 @@ pub trait ChatProcessor: Send + Sync {
     /// label rule, cut to `max_length` tokens; an error when the cut would split an image.
     fn chat_example(&self, messages: &[ChatMessage], max_length: usize) -> Result<ChatExample<Self::Input>, String>;
 
+    /// The input for a plain-text document (no chat template; the tokenizer's own special tokens
+    /// added, as `tokenizer(text)` does): SLEB / ShortGPT-style calibration on raw text. The
+    /// default refuses, for families that only take conversations.
+    fn document_input(&self, text: &str) -> Result<Self::Input, String> {
+        let _ = text;
+        Err("this model family takes conversations, not plain-text documents".into())
+    }
+
     /// Token ids of plain `text` (no special tokens added): answer options to score.
     fn encode_text(&self, text: &str) -> Result<Vec<u32>, String>;
 

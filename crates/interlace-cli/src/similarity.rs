@@ -5,13 +5,15 @@ use std::error::Error;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use interlace_core::{DecoderStack, TapPoint};
+use interlace_core::{ObservedForward, TapPoint};
 use interlace_qwen3vl::Qwen3VlForConditionalGeneration;
 use interlace_similarity::{
-    calibrate, sample_order, write_outputs, CalibrationConfig, CalibrationData, CalibrationProgress, Calibrator, ChatInputBuilder, RunMetadata,
+    calibrate, sample_order, write_outputs, CalibrationConfig, CalibrationData, CalibrationProgress, CalibrationResult, Calibrator, ChatInputBuilder,
+    InputBuilder, RunMetadata, RunSummary,
 };
 
-use interlace_prune::with_backend;
+use interlace_llama::{LlamaForCausalLM, TextProcessor};
+use interlace_prune::{registry, with_backend};
 use interlace_prune::{BackendKind, FloatKind};
 
 /// Which hidden states are compared.
@@ -26,10 +28,12 @@ pub enum Taps {
 /// Arguments of `interlace similarity`.
 #[derive(Debug, Args)]
 pub struct SimilarityArgs {
-    /// Qwen3-VL model: a Hugging Face directory or a Hub id (owner/name[@revision]).
+    /// Model: a Hugging Face directory or a Hub id (owner/name[@revision]); a vision-language
+    /// family or a text decoder (Llama, Mistral, Qwen2, Qwen3).
     #[arg(long)]
     model: PathBuf,
-    /// Calibration data: LLaVA/FineVision records as a JSON array or JSONL.
+    /// Calibration data: LLaVA/FineVision records, or plain-text documents `{"text": ...}`, as a
+    /// JSON array or JSONL.
     #[arg(long)]
     data: PathBuf,
     /// Pack distances k: compare hidden states i and i+k (all in one pass per sample).
@@ -73,16 +77,24 @@ pub fn run(mut args: SimilarityArgs) -> Result<(), Box<dyn Error>> {
     };
     let mut data = CalibrationData::open(&args.data, args.image_root.as_deref())?;
     let order = sample_order(data.len(), args.sample_portion, args.seed, args.max_samples)?;
-    let builder = ChatInputBuilder::new(Qwen3VlProcessor::from_dir(&args.model)?);
     let config = CalibrationConfig { packs: args.packs.clone(), tap };
-    let (result, summary) = with_backend!(args.backend, |B, device| {
-        let model = Qwen3VlForConditionalGeneration::<B>::from_pretrained(&args.model, &device, args.dtype.dtype())?;
-        let mut calibrator = Calibrator::new(config.clone(), model.num_layers())?;
-        let progress = CalibrationProgress::new(order.len(), args.data.display().to_string());
-        let summary = calibrate(&model, &builder, &mut data, &order, &mut calibrator, args.strict, &mut |e| progress.on_event(e));
-        progress.finish();
-        Ok::<_, Box<dyn Error>>((calibrator.finish(), summary?))
-    })?;
+    let label = args.data.display().to_string();
+    let dtype = args.dtype.dtype();
+    // Text decoders (Llama, Mistral, Qwen2, Qwen3) take documents and conversations through their
+    // own tokenizer and template; everything else is a vision-language family.
+    let (result, summary) = if registry::text_architecture(&args.model)?.is_some() {
+        let builder = ChatInputBuilder::new(TextProcessor::from_dir(&args.model)?);
+        with_backend!(args.backend, |B, device| {
+            let model = LlamaForCausalLM::<B>::from_pretrained(&args.model, &device, dtype)?;
+            measure(&model, &builder, &mut data, &order, &config, args.strict, &label)
+        })?
+    } else {
+        let builder = ChatInputBuilder::new(Qwen3VlProcessor::from_dir(&args.model)?);
+        with_backend!(args.backend, |B, device| {
+            let model = Qwen3VlForConditionalGeneration::<B>::from_pretrained(&args.model, &device, dtype)?;
+            measure(&model, &builder, &mut data, &order, &config, args.strict, &label)
+        })?
+    };
     if summary.used == 0 {
         return Err(format!("no sample of {} could be used ({} skipped)", args.data.display(), summary.skipped.len()).into());
     }
@@ -106,4 +118,27 @@ pub fn run(mut args: SimilarityArgs) -> Result<(), Box<dyn Error>> {
         written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
     );
     Ok(())
+}
+
+/// One calibration pass of `model` over the records `order`, with a progress bar.
+fn measure<B, M, I>(
+    model: &M,
+    builder: &I,
+    data: &mut CalibrationData,
+    order: &[usize],
+    config: &CalibrationConfig,
+    strict: bool,
+    label: &str,
+) -> Result<(CalibrationResult, RunSummary), Box<dyn Error>>
+where
+    B: burn::prelude::Backend,
+    M: ObservedForward<B>,
+    M::Error: std::fmt::Display,
+    I: InputBuilder<Input = M::Input>,
+{
+    let mut calibrator = Calibrator::new(config.clone(), model.num_layers())?;
+    let progress = CalibrationProgress::new(order.len(), label.to_string());
+    let summary = calibrate(model, builder, data, order, &mut calibrator, strict, &mut |e| progress.on_event(e));
+    progress.finish();
+    Ok((calibrator.finish(), summary?))
 }

@@ -27,6 +27,7 @@ mod layer;
 mod layout;
 mod mlp;
 mod model;
+mod processor;
 pub mod rope;
 
 pub use attention::{Attention, Rope};
@@ -36,3 +37,4 @@ pub use layer::DecoderLayer;
 pub use layout::LlamaLayout;
 pub use mlp::Mlp;
 pub use model::{LayerContext, LlamaForCausalLM, LlamaModel, TextCache, TextInput};
+pub use processor::TextProcessor;

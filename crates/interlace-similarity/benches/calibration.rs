@@ -30,7 +30,7 @@ fn fixtures() -> PathBuf {
 /// Builds the input exactly as `interlace similarity` does for a data record (images, then
 /// text, one user turn, generation prompt), once, outside the timed loop.
 fn input(builder: &ChatInputBuilder<Qwen3VlProcessor>, images: Vec<PathBuf>, text: &str) -> Qwen3VlInput {
-    builder.build(&CalibrationRecord { line: 1, images, text: text.into() }).expect("build input")
+    builder.build(&CalibrationRecord { line: 1, images, text: text.into(), document: false }).expect("build input")
 }
 
 /// One sample through `Calibrator::run_sample`, as `interlace similarity` runs it. A fresh

@@ -8,6 +8,9 @@
 //! turn in LLaVA data; we look for the first `"human"` turn so that a leading system turn is
 //! not taken for the question.
 //!
+//! A record may instead be a plain-text document, `{"text": "..."}` (SLEB / ShortGPT-style
+//! calibration of text LLMs): its text is the whole input, tokenized without a chat template.
+//!
 //! The file format and its streaming reader are shared with training
 //! ([`interlace_chat::llava`]); this module only turns a record into a prompt.
 
@@ -25,8 +28,11 @@ pub struct CalibrationRecord {
     pub line: usize,
     /// Image files, resolved against the image root, in prompt order.
     pub images: Vec<PathBuf>,
-    /// The user text (placeholders removed).
+    /// The user text (placeholders removed), or the whole document.
     pub text: String,
+    /// True for a `{"text": ...}` document, which is tokenized as it is; false for a
+    /// conversation record, whose text becomes a user turn of the chat template.
+    pub document: bool,
 }
 
 /// A calibration data file opened for random access by record index. Only the records'
@@ -74,8 +80,13 @@ impl CalibrationData {
     /// image is a [`SimilarityError::Record`] naming the line.
     pub fn record(&mut self, index: usize) -> Result<CalibrationRecord, SimilarityError> {
         let line = self.line_of(index);
+        let record_error = |reason| SimilarityError::Record { path: self.path().to_path_buf(), line, reason };
+        let raw = self.records.text(index).map_err(similarity_error)?;
+        if let Some(text) = document_text(&raw) {
+            return Ok(CalibrationRecord { line, images: Vec::new(), text, document: true });
+        }
         let record = self.records.record(index).map_err(similarity_error)?;
-        prompt(&record, line, &self.image_root).map_err(|reason| SimilarityError::Record { path: self.path().to_path_buf(), line, reason })
+        prompt(&record, line, &self.image_root).map_err(record_error)
     }
 }
 
@@ -90,6 +101,17 @@ fn similarity_error(error: LlavaError) -> SimilarityError {
     }
 }
 
+/// The text of a `{"text": "..."}` document (an object with a string `text` and no
+/// `conversations`).
+fn document_text(raw: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(raw).ok()?;
+    let object = value.as_object()?;
+    if object.contains_key("conversations") {
+        return None;
+    }
+    object.get("text")?.as_str().map(str::to_string)
+}
+
 /// The official prompt of a record: its images (which must exist) and its first human turn.
 fn prompt(record: &ConversationRecord, line: usize, image_root: &Path) -> Result<CalibrationRecord, String> {
     let human = record.conversations.iter().find(|turn| turn.from == "human").ok_or("no `human` turn in `conversations`")?;
@@ -100,7 +122,7 @@ fn prompt(record: &ConversationRecord, line: usize, image_root: &Path) -> Result
         .collect::<Result<Vec<_>, _>>()?;
     // Official rule: placeholders are removed only when the record has images.
     let text = if record.image.is_some() { human.value.replace("<image>\n", "") } else { human.value.clone() };
-    Ok(CalibrationRecord { line, images, text })
+    Ok(CalibrationRecord { line, images, text, document: false })
 }
 
 /// The record indices to process, in processing order.

@@ -18,7 +18,8 @@ pub trait InputBuilder {
 /// Prompts as the official calibration builds them (`src/get_hidden_states.py`): one user turn
 /// holding the images and then the text, rendered by the model family's processor with its chat
 /// template and a generation prompt, no system turn. Works for every family whose processor
-/// implements [`ChatProcessor`].
+/// implements [`ChatProcessor`]. A plain-text document record goes to the processor's
+/// [`ChatProcessor::document_input`] instead.
 #[derive(Debug)]
 pub struct ChatInputBuilder<P> {
     processor: P,
@@ -47,6 +48,9 @@ impl<P: ChatProcessor> InputBuilder for ChatInputBuilder<P> {
     type Input = P::Input;
 
     fn build(&self, record: &CalibrationRecord) -> Result<P::Input, String> {
+        if record.document {
+            return self.processor.document_input(&record.text);
+        }
         self.processor.chat_input(&Self::messages(record), true)
     }
 }

@@ -1,0 +1,73 @@
+//! The commands on text decoders (`interlace-llama`): `similarity` on plain-text documents and a
+//! conversation matches transformers, and `select` → `prune` gives a checkpoint the model crate
+//! loads, with the layers the plan drops.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+}
+
+fn interlace(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_interlace")).args(args).output().expect("binary runs")
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn similarity_select_and_prune_work_on_text_decoders() {
+    let data = fixtures().join("calibration/text.jsonl");
+    for model in ["tiny-llama3", "tiny-qwen2"] {
+        let out = tempfile::tempdir().unwrap();
+        let dir = fixtures().join("models").join(model);
+        let run = interlace(&["similarity", "--model", s(&dir), "--data", s(&data), "--out", s(out.path())]);
+        assert!(run.status.success(), "{model}: {}", String::from_utf8_lossy(&run.stderr));
+        let golden = read_json(&fixtures().join(format!("golden/similarity/{model}-text.json")));
+        for k in 1..=3usize {
+            let pack = read_json(&out.path().join(format!("pack{k}.json")));
+            assert_eq!(pack.as_object().unwrap().len(), 4 - k, "{model}: official key range of pack {k}");
+            for i in 0..4 - k {
+                let got = pack[i.to_string()].as_array().unwrap();
+                let want = golden["cosine"][k.to_string()][i.to_string()].as_array().unwrap();
+                assert_eq!(got.len(), 5, "{model}: one value per record");
+                for (a, b) in got.iter().zip(want) {
+                    // The similarity suite's limit (measured ~2e-7 on the vision-language fixtures).
+                    assert!((a.as_f64().unwrap() - b.as_f64().unwrap()).abs() <= 1e-5, "{model} pack {k} layer {i}: {a} vs {b}");
+                }
+            }
+        }
+        let report = read_json(&out.path().join("report.json"));
+        assert_eq!(report["samples_used"], 5);
+        assert_eq!(report["tokens"], golden["tokens"]);
+
+        let plan_path = out.path().join("plan.json");
+        let select = interlace(&["select", "--sims", s(out.path()), "--ratio", "0.25", "--out", s(&plan_path)]);
+        assert!(select.status.success(), "{model}: {}", String::from_utf8_lossy(&select.stderr));
+        let plan = read_json(&plan_path);
+        assert_eq!(plan["drop"].as_array().unwrap().len(), 1, "{model}: floor(4 × 0.25) layers");
+
+        let pruned = out.path().join("pruned");
+        let prune = interlace(&["prune", "--model", s(&dir), "--plan", s(&plan_path), "--out", s(&pruned), "--quiet"]);
+        assert!(prune.status.success(), "{model}: {}", String::from_utf8_lossy(&prune.stderr));
+        let config = read_json(&pruned.join("config.json"));
+        assert_eq!(config["num_hidden_layers"], 3);
+        if model == "tiny-qwen2" {
+            let dropped = plan["drop"][0].as_u64().unwrap() as usize;
+            let kinds = ["full_attention", "full_attention", "sliding_attention", "sliding_attention"];
+            let kept: Vec<&str> = (0..4).filter(|&i| i != dropped).map(|i| kinds[i]).collect();
+            assert_eq!(config["layer_types"], serde_json::json!(kept), "{model}: every kept layer keeps its kind");
+            assert_eq!(config["max_window_layers"], kept.iter().filter(|k| **k == "full_attention").count());
+        }
+        let again = interlace(&["similarity", "--model", s(&pruned), "--data", s(&data), "--out", s(&out.path().join("again"))]);
+        assert!(again.status.success(), "{model}: the pruned checkpoint loads: {}", String::from_utf8_lossy(&again.stderr));
+    }
+}
