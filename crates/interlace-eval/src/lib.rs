@@ -13,6 +13,8 @@
 //!   [`measure_speed`] measures time to first token and decode throughput, and [`compare_ttft`]
 //!   times a model against its base in alternation for a prefill speed-up that load drift does
 //!   not bias.
+//! - [`lm_harness`]: text LLMs scored as lm-evaluation-harness scores them (rolling
+//!   perplexity, log-likelihood multiple choice).
 //! - [`EvalReport`] puts a model next to its base: the model-card table of relative
 //!   performance and TTFT speed-up, written as `results.json` and `results.md`;
 //!   [`write_predictions`] writes the per-question predictions VLMEvalKit's evaluation reads.
@@ -24,6 +26,7 @@ mod evaluate;
 mod images;
 mod item;
 mod listfield;
+pub mod lm_harness;
 mod loss;
 mod model;
 mod predictions;

@@ -20,6 +20,8 @@ use crate::{LlamaError, Result, TextInput};
 pub struct TextProcessor {
     tokenizer: Tokenizer,
     template: Option<ChatTemplate>,
+    bos_token_id: Option<u32>,
+    eos_token_id: Option<u32>,
 }
 
 impl std::fmt::Debug for TextProcessor {
@@ -37,7 +39,33 @@ impl TextProcessor {
         let tokenizer = Tokenizer::from_file(&path).map_err(|e| LlamaError::Input(format!("cannot load {}: {e}", path.display())))?;
         let has_template = ["chat_template.jinja", "chat_template.json"].iter().any(|f| dir.join(f).is_file()) || tokenizer_config_has_template(dir);
         let template = if has_template { Some(ChatTemplate::from_dir(dir).map_err(|e| LlamaError::Input(e.to_string()))?) } else { None };
-        Ok(Self { tokenizer, template })
+        let config = tokenizer_config(dir);
+        let special = |key: &str| {
+            let token = match config.as_ref()?.get(key)? {
+                Value::String(s) => s.clone(),
+                Value::Object(o) => o.get("content")?.as_str()?.to_string(),
+                _ => return None,
+            };
+            tokenizer.token_to_id(&token)
+        };
+        let (bos_token_id, eos_token_id) = (special("bos_token"), special("eos_token"));
+        Ok(Self { tokenizer, template, bos_token_id, eos_token_id })
+    }
+
+    /// The id of `tokenizer_config.json`'s `bos_token` (Llama 3: `<|begin_of_text|>`; Qwen: none).
+    pub fn bos_token_id(&self) -> Option<u32> {
+        self.bos_token_id
+    }
+
+    /// The id of `tokenizer_config.json`'s `eos_token`.
+    pub fn eos_token_id(&self) -> Option<u32> {
+        self.eos_token_id
+    }
+
+    /// Token ids of `text`, with the tokenizer's own special tokens when `special`
+    /// (`tokenizer.encode(text, add_special_tokens=special)`).
+    pub fn encode_with(&self, text: &str, special: bool) -> Result<Vec<u32>> {
+        self.encode(text, special).map_err(LlamaError::Input)
     }
 
     /// The underlying tokenizer.
@@ -72,11 +100,12 @@ impl TextProcessor {
     }
 }
 
+fn tokenizer_config(dir: &Path) -> Option<Value> {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("tokenizer_config.json")).ok()?).ok()
+}
+
 fn tokenizer_config_has_template(dir: &Path) -> bool {
-    std::fs::read_to_string(dir.join("tokenizer_config.json"))
-        .ok()
-        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
-        .is_some_and(|config| config.get("chat_template").is_some_and(|t| !t.is_null()))
+    tokenizer_config(dir).is_some_and(|config| config.get("chat_template").is_some_and(|t| !t.is_null()))
 }
 
 /// `{"role", "content": "text"}`; a text model cannot take images.
