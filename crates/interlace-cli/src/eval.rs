@@ -23,23 +23,23 @@ use interlace_prune::{BackendKind, FloatKind};
 pub struct EvalArgs {
     /// The model to evaluate (Hugging Face directory or Hub id owner/name[@revision]), typically a pruned one.
     #[arg(long)]
-    model: PathBuf,
+    pub(crate) model: PathBuf,
     /// The model to compare with (the unpruned original; directory or Hub id): adds base scores, relative
     /// performance and speed ratios.
     #[arg(long)]
-    base: Option<PathBuf>,
+    pub(crate) base: Option<PathBuf>,
     /// Benchmark files: VLMEvalKit TSV (`.tsv`) or JSONL (`.jsonl`) with the same fields. A file
     /// named after a VLMEvalKit dataset (`MMBench_DEV_EN_V11.tsv`, `POPE.tsv`, ...) is prompted
     /// and scored by that dataset's rules; others by the generic rules of their questions.
-    #[arg(long, num_args = 1.., required_unless_present = "heldout")]
-    bench: Vec<PathBuf>,
+    #[arg(long, num_args = 1.., required_unless_present_any = ["heldout", "perplexity", "choices"])]
+    pub(crate) bench: Vec<PathBuf>,
     /// The VLMEvalKit dataset of each --bench file, in the same order, when the file name does
     /// not say it (`auto` keeps the detection for that file).
     #[arg(long, num_args = 1..)]
     dataset: Vec<String>,
     /// Evaluate only the first N questions of each benchmark.
     #[arg(long)]
-    limit: Option<usize>,
+    pub(crate) limit: Option<usize>,
     /// How replies are produced: `generate` (VLMEvalKit's way) or `loglik` (fast mode, not
     /// VLMEvalKit's: closed questions answered by the likeliest option letter or yes/no).
     #[arg(long, value_enum, default_value_t = Scoring::Generate)]
@@ -61,7 +61,20 @@ pub struct EvalArgs {
     max_new_tokens: usize,
     /// Conversation data (the training format) for held-out loss and perplexity on assistant tokens.
     #[arg(long)]
-    heldout: Option<PathBuf>,
+    pub(crate) heldout: Option<PathBuf>,
+    /// Text models: documents (JSONL `{"text": ...}`) for word/byte perplexity and bits per
+    /// byte, by lm-evaluation-harness's rolling log-likelihood.
+    #[arg(long)]
+    pub(crate) perplexity: Option<PathBuf>,
+    /// Text models: multiple-choice questions (JSONL `{"context": ..., "choices": [...],
+    /// "answer": index}`, each choice scored as a continuation of the context exactly as
+    /// written, e.g. `" Paris"`) for acc and acc_norm as lm-evaluation-harness computes them.
+    #[arg(long)]
+    pub(crate) choices: Option<PathBuf>,
+    /// Text models: the context length of scoring (lm-evaluation-harness's `max_length`;
+    /// default: the config's `max_position_embeddings`, else 2048).
+    #[arg(long)]
+    pub(crate) context_length: Option<usize>,
     /// Longest held-out conversation in tokens (longer ones are truncated).
     #[arg(long, default_value_t = 4096)]
     max_length: usize,
@@ -79,14 +92,14 @@ pub struct EvalArgs {
     strict: bool,
     /// Compute backend.
     #[arg(long, value_enum, default_value_t = BackendKind::Cpu)]
-    backend: BackendKind,
+    pub(crate) backend: BackendKind,
     /// Float dtype of weights and activations.
     #[arg(long, value_enum, default_value_t = FloatKind::F32)]
-    dtype: FloatKind,
+    pub(crate) dtype: FloatKind,
     /// Folder for results.json, results.md and predictions/ (one VLMEvalKit predictions
     /// file per model and benchmark).
     #[arg(long)]
-    out: PathBuf,
+    pub(crate) out: PathBuf,
 }
 
 /// `--scoring`.
@@ -167,6 +180,9 @@ fn run_model<B: Backend>(dir: &Path, device: &B::Device, dtype: DType, label: &s
 pub fn run(mut args: EvalArgs) -> Result<(), Box<dyn Error>> {
     args.model = crate::hub::model_dir(&args.model)?;
     args.base = args.base.as_deref().map(crate::hub::model_dir).transpose()?;
+    if interlace_prune::registry::text_architecture(&args.model)?.is_some() {
+        return crate::eval_text::run(&args);
+    }
     if !args.dataset.is_empty() && args.dataset.len() != args.bench.len() {
         return Err(format!(
             "--dataset names {} dataset(s) for {} --bench file(s); give one per file (`auto` to detect)",
@@ -189,7 +205,7 @@ pub fn run(mut args: EvalArgs) -> Result<(), Box<dyn Error>> {
         }
     }
     if benches.is_empty() && args.heldout.is_none() {
-        return Err("nothing to evaluate: give --bench or --heldout".into());
+        return Err("nothing to evaluate: give --bench or --heldout (--perplexity and --choices are for text models)".into());
     }
     let mode = match args.scoring {
         Scoring::Generate => ScoringMode::Generate,

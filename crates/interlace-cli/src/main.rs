@@ -4,6 +4,7 @@ mod bench;
 mod compare;
 mod data;
 mod eval;
+mod eval_text;
 mod generate;
 mod hub;
 mod inspect;

@@ -71,3 +71,35 @@ fn similarity_select_and_prune_work_on_text_decoders() {
         assert!(again.status.success(), "{model}: the pruned checkpoint loads: {}", String::from_utf8_lossy(&again.stderr));
     }
 }
+
+#[test]
+fn eval_scores_text_models_as_lm_evaluation_harness_does() {
+    let out = tempfile::tempdir().unwrap();
+    let base = fixtures().join("models/tiny-llama3");
+    let pruned = out.path().join("pruned");
+    let prune = interlace(&["prune", "--model", s(&base), "--drop", "1", "--out", s(&pruned), "--quiet"]);
+    assert!(prune.status.success(), "{}", String::from_utf8_lossy(&prune.stderr));
+    let ppl = fixtures().join("lm_eval/ppl.jsonl");
+    let choices = fixtures().join("lm_eval/mc_requests.jsonl");
+    let results_dir = out.path().join("eval");
+    let args = ["eval", "--model", s(&pruned), "--base", s(&base), "--perplexity", s(&ppl), "--choices", s(&choices), "--context-length", "16"];
+    let run = interlace(&[&args[..], &["--out", s(&results_dir)]].concat());
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let results = read_json(&results_dir.join("results.json"));
+    let golden = read_json(&fixtures().join("golden/lm_eval/tiny-llama3.json"));
+    let base_results = &results["base_results"];
+    for key in ["word_perplexity", "byte_perplexity", "bits_per_byte"] {
+        let (ours, theirs) = (base_results["perplexity"][key].as_f64().unwrap(), golden["results"]["tiny_ppl"][key].as_f64().unwrap());
+        assert!(((ours - theirs) / theirs).abs() <= 1e-6, "{key}: {ours} vs lm-eval {theirs}");
+    }
+    assert_eq!(base_results["choices"]["acc"], golden["results"]["tiny_mc"]["acc"]);
+    assert_eq!(base_results["choices"]["acc_norm"], golden["results"]["tiny_mc"]["acc_norm"]);
+    assert_eq!(results["results"]["perplexity"]["documents"], 4);
+    assert!(results["results"]["perplexity"]["bits_per_byte"].as_f64().unwrap() != base_results["perplexity"]["bits_per_byte"].as_f64().unwrap());
+    let table = String::from_utf8_lossy(&run.stdout);
+    assert!(table.contains("| bits per byte |") && table.contains("| acc_norm |"), "{table}");
+
+    let refused = interlace(&["eval", "--model", s(&base), "--heldout", s(&ppl), "--out", s(&out.path().join("x"))]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--perplexity"));
+}
