@@ -7,6 +7,9 @@ use clap::Args;
 use interlace_qwen3vl::processor::{ChatMessage, ContentPart, Qwen3VlProcessor};
 use interlace_qwen3vl::{generate, GenerationConfig, Qwen3VlForConditionalGeneration, Qwen3VlInput, Sampling};
 
+use interlace_chat::ChatProcessor;
+use interlace_eval::{EvalModel, Sampling as EvalSampling};
+use interlace_llama::{LlamaForCausalLM, TextProcessor};
 use interlace_prune::with_backend;
 use interlace_prune::{BackendKind, FloatKind};
 
@@ -55,6 +58,9 @@ pub struct GenerateArgs {
 /// Generates a reply to one user turn (greedy unless `--sample`).
 pub fn run(mut args: GenerateArgs) -> Result<(), Box<dyn Error>> {
     args.model = crate::hub::model_dir(&args.model)?;
+    if interlace_prune::registry::text_architecture(&args.model)?.is_some() {
+        return generate_text(&args);
+    }
     let processor = Qwen3VlProcessor::from_dir(&args.model)?;
     let mut content: Vec<ContentPart> = args.images.iter().map(|p| ContentPart::image_path(p.clone())).collect();
     content.push(ContentPart::Text(args.prompt.clone()));
@@ -72,6 +78,33 @@ pub fn run(mut args: GenerateArgs) -> Result<(), Box<dyn Error>> {
     if args.json {
         let json = serde_json::json!({"prompt_tokens": output.prompt_tokens, "new_tokens": output.new_tokens, "text": text});
         println!("{json}");
+    } else {
+        println!("{text}");
+    }
+    Ok(())
+}
+
+/// `interlace generate` on a text LLM: the prompt as one user turn of the checkpoint's chat
+/// template, decoded until an `eos_token_id` of `generation_config.json` or the length limit.
+fn generate_text(args: &GenerateArgs) -> Result<(), Box<dyn Error>> {
+    if !args.images.is_empty() {
+        return Err(format!("{} is a text model; it cannot take --image", args.model.display()).into());
+    }
+    let processor = TextProcessor::from_dir(&args.model)?;
+    let input = processor.chat_input(&[ChatMessage::user(vec![ContentPart::Text(args.prompt.clone())])], true)?;
+    let eos = GenerationConfig::from_dir(&args.model, args.max_new_tokens)?.eos_token_ids;
+    let sampling = if args.sample {
+        EvalSampling { temperature: args.temperature as f32, top_p: args.top_p as f32, top_k: args.top_k, presence_penalty: 0.0, seed: args.seed }
+    } else {
+        EvalSampling::greedy()
+    };
+    let new_tokens = with_backend!(args.backend, |B, device| {
+        let model = LlamaForCausalLM::<B>::from_pretrained(&args.model, &device, args.dtype.dtype())?;
+        model.generate(&input, args.max_new_tokens, &eos, &sampling, 0).map_err(Box::<dyn Error>::from)
+    })?;
+    let text = processor.decode_tokens(&new_tokens, true)?;
+    if args.json {
+        println!("{}", serde_json::json!({"prompt_tokens": input.input_ids.len(), "new_tokens": new_tokens, "text": text}));
     } else {
         println!("{text}");
     }

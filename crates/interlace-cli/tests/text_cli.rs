@@ -103,3 +103,18 @@ fn eval_scores_text_models_as_lm_evaluation_harness_does() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--perplexity"));
 }
+
+#[test]
+fn generate_answers_through_the_chat_template_as_transformers_does() {
+    let model = fixtures().join("models/tiny-llama3");
+    let golden = read_json(&fixtures().join("golden/tiny-llama3/generate.json"));
+    let run = interlace(&["generate", "--model", s(&model), "--prompt", golden["prompt"].as_str().unwrap(), "--max-new-tokens", "8", "--json"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let out: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(out["prompt_tokens"], golden["prompt_tokens"]);
+    assert_eq!(out["new_tokens"], golden["new_tokens"]);
+    assert_eq!(out["text"], golden["text"]);
+    let image = fixtures().join("images/tiny.png");
+    let refused = interlace(&["generate", "--model", s(&model), "--prompt", "Hi", "--image", s(&image)]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("cannot take --image"));
+}
