@@ -5,6 +5,7 @@ use std::error::Error;
 use std::path::PathBuf;
 
 use clap::Args;
+use interlace_llama::{LayerAttention, LlamaConfig};
 use interlace_qwen3vl::checkpoint::Checkpoint;
 use interlace_qwen3vl::Qwen3VlConfig;
 
@@ -61,6 +62,9 @@ fn count(checkpoint: &Checkpoint, num_layers: usize) -> ParamCounts {
 /// Prints the summary.
 pub fn run(mut args: InspectArgs) -> Result<(), Box<dyn Error>> {
     args.model = crate::hub::model_dir(&args.model)?;
+    if interlace_prune::registry::text_architecture(&args.model)?.is_some() {
+        return inspect_text(&args);
+    }
     let config = Qwen3VlConfig::from_dir(&args.model)?;
     let checkpoint = Checkpoint::open(&args.model)?;
     let counts = count(&checkpoint, config.text.num_hidden_layers);
@@ -113,6 +117,54 @@ pub fn run(mut args: InspectArgs) -> Result<(), Box<dyn Error>> {
     for (i, n) in counts.text_layers.iter().enumerate() {
         let kind = if t.is_sparse_layer(i) { "  (sparse)" } else { "" };
         println!("    layer {i:>3}       {:>16}{kind}", group_digits(*n));
+    }
+    Ok(())
+}
+
+/// `interlace inspect` on a text LLM: its class, shapes, per-layer attention and parameters.
+fn inspect_text(args: &InspectArgs) -> Result<(), Box<dyn Error>> {
+    let c = LlamaConfig::from_dir(&args.model)?;
+    let checkpoint = Checkpoint::open(&args.model)?;
+    let counts = count(&checkpoint, c.num_hidden_layers);
+    let attention: Vec<String> = c
+        .layer_attention
+        .iter()
+        .map(|a| match a {
+            LayerAttention::Full => "full".to_string(),
+            LayerAttention::Sliding { window } => format!("sliding {window}"),
+        })
+        .collect();
+    if args.json {
+        let config = serde_json::json!({
+            "architecture": c.architecture.class_name(), "model_type": c.architecture.model_type(),
+            "num_hidden_layers": c.num_hidden_layers, "hidden_size": c.hidden_size, "intermediate_size": c.intermediate_size,
+            "num_attention_heads": c.num_attention_heads, "num_key_value_heads": c.num_key_value_heads, "head_dim": c.head_dim,
+            "vocab_size": c.vocab_size, "rope": format!("{:?}", c.rope), "tie_word_embeddings": c.tie_word_embeddings,
+            "layer_attention": attention,
+        });
+        println!("{}", serde_json::json!({"config": config, "params": counts}));
+        return Ok(());
+    }
+    println!("{} model ({}) at {}", c.architecture.class_name(), c.architecture, args.model.display());
+    println!(
+        "text:   {} layers, hidden {}, mlp {}, heads {} (kv {}), head_dim {}, vocab {}, rope theta {} ({:?}), lm_head {}",
+        c.num_hidden_layers,
+        c.hidden_size,
+        c.intermediate_size,
+        c.num_attention_heads,
+        c.num_key_value_heads,
+        c.head_dim,
+        c.vocab_size,
+        c.rope.theta,
+        c.rope.scaling,
+        if c.tie_word_embeddings { "tied" } else { "separate" }
+    );
+    println!("parameters: {} total", group_digits(counts.total));
+    println!("  embeddings        {:>16}", group_digits(counts.embeddings));
+    println!("  lm_head           {:>16}", if c.tie_word_embeddings { "tied".to_string() } else { group_digits(counts.lm_head) });
+    println!("  text layers       {:>16}", group_digits(counts.text_layers.iter().sum()));
+    for (i, n) in counts.text_layers.iter().enumerate() {
+        println!("    layer {i:>3}       {:>16}  ({} attention)", group_digits(*n), attention[i]);
     }
     Ok(())
 }

@@ -118,3 +118,18 @@ fn generate_answers_through_the_chat_template_as_transformers_does() {
     let refused = interlace(&["generate", "--model", s(&model), "--prompt", "Hi", "--image", s(&image)]);
     assert!(String::from_utf8_lossy(&refused.stderr).contains("cannot take --image"));
 }
+
+#[test]
+fn inspect_reads_text_checkpoints() {
+    let run = interlace(&["inspect", "--model", s(&fixtures().join("models/tiny-qwen2")), "--json"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let out: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(out["config"]["architecture"], "Qwen2ForCausalLM");
+    assert_eq!(out["config"]["layer_attention"], serde_json::json!(["full", "full", "sliding 8", "sliding 8"]));
+    // Tied head: embeddings 1536 × 64, four layers of q/k/v (with biases), o, gate/up/down and two norms, the final norm.
+    let layer = (64 * 64 + 64) + 2 * (32 * 64 + 32) + 64 * 64 + 3 * 64 * 128 + 2 * 64;
+    assert_eq!(out["params"]["text_layers"], serde_json::json!([layer, layer, layer, layer]));
+    assert_eq!(out["params"]["total"], 1536 * 64 + 4 * layer + 64);
+    let text = interlace(&["inspect", "--model", s(&fixtures().join("models/tiny-qwen2"))]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("layer   3"));
+}
