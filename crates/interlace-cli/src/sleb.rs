@@ -6,13 +6,15 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use interlace_core::DecoderStack;
-use interlace_prune::with_backend;
+use interlace_chat::ChatProcessor;
+use interlace_core::SkipLayersForward;
+use interlace_llama::{LlamaForCausalLM, TextProcessor};
+use interlace_prune::{registry, with_backend};
 use interlace_prune::{BackendKind, FloatKind};
 use interlace_qwen3vl::Qwen3VlForConditionalGeneration;
 use interlace_similarity::{
     loss_selection_passes, n_drop_for, plan_for_drop, sample_order, select_by_loss, CalibrationData, ChatInputBuilder, FinetuneRule, InputBuilder, LossRule,
-    LossSelectionConfig,
+    LossSelection, LossSelectionConfig,
 };
 
 /// Arguments of `interlace sleb`.
@@ -88,7 +90,7 @@ pub struct CalibrationSet {
 impl CalibrationSet {
     /// Builds every calibration input once (they are scored in every pass), skipping bad
     /// records unless `--strict`.
-    pub fn inputs(&self, builder: &ChatInputBuilder<Qwen3VlProcessor>) -> Result<Vec<interlace_qwen3vl::Qwen3VlInput>, Box<dyn Error>> {
+    pub fn inputs<P: ChatProcessor>(&self, builder: &ChatInputBuilder<P>) -> Result<Vec<P::Input>, Box<dyn Error>> {
         let mut data = CalibrationData::open(&self.data, self.image_root.as_deref())?;
         let order = sample_order(data.len(), self.sample_portion, self.seed, self.max_samples)?;
         let mut inputs = Vec::with_capacity(order.len());
@@ -110,18 +112,21 @@ impl CalibrationSet {
 /// Scores the layers, prints the plan and writes plan.json and sleb.json.
 pub fn run(mut args: SlebArgs) -> Result<(), Box<dyn Error>> {
     args.model = crate::hub::model_dir(&args.model)?;
-    let builder = ChatInputBuilder::new(Qwen3VlProcessor::from_dir(&args.model)?);
-    let inputs = args.calibration.inputs(&builder)?;
     let rule = if args.one_shot { LossRule::OneShot } else { LossRule::Sleb };
-    let selection = with_backend!(args.backend, |B, device| {
-        let model = Qwen3VlForConditionalGeneration::<B>::from_pretrained(&args.model, &device, args.dtype.dtype())?;
-        let n_layers = model.num_layers();
-        let config = LossSelectionConfig { rule, n_drop: n_drop_for(n_layers, args.ratio)?, protect: protected(&args.protect, n_layers)? };
-        let bar = pass_bar(loss_selection_passes(&config, n_layers, inputs.len()), rule.name());
-        let selection = select_by_loss(&model, &inputs, &config, &mut || bar.inc(1));
-        bar.finish_and_clear();
-        Ok::<_, Box<dyn Error>>(selection?)
-    })?;
+    let dtype = args.dtype.dtype();
+    let selection = if registry::text_architecture(&args.model)?.is_some() {
+        let inputs = args.calibration.inputs(&ChatInputBuilder::new(TextProcessor::from_dir(&args.model)?))?;
+        with_backend!(args.backend, |B, device| {
+            let model = LlamaForCausalLM::<B>::from_pretrained(&args.model, &device, dtype)?;
+            select(&model, &inputs, &args, rule)
+        })?
+    } else {
+        let inputs = args.calibration.inputs(&ChatInputBuilder::new(Qwen3VlProcessor::from_dir(&args.model)?))?;
+        with_backend!(args.backend, |B, device| {
+            let model = Qwen3VlForConditionalGeneration::<B>::from_pretrained(&args.model, &device, dtype)?;
+            select(&model, &inputs, &args, rule)
+        })?
+    };
     let plan = plan_for_drop(selection.n_layers, rule.name(), args.ratio, &selection.order, args.finetune)?;
     std::fs::create_dir_all(&args.out).map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
     let plan_json = serde_json::to_string_pretty(&plan)?;
@@ -138,6 +143,21 @@ pub fn run(mut args: SlebArgs) -> Result<(), Box<dyn Error>> {
     );
     println!("{plan_json}");
     Ok(())
+}
+
+/// The loss-based selection on one loaded model.
+fn select<B, M>(model: &M, inputs: &[M::Input], args: &SlebArgs, rule: LossRule) -> Result<LossSelection, Box<dyn Error>>
+where
+    B: burn::prelude::Backend,
+    M: SkipLayersForward<B>,
+    M::Error: std::fmt::Display,
+{
+    let n_layers = model.num_layers();
+    let config = LossSelectionConfig { rule, n_drop: n_drop_for(n_layers, args.ratio)?, protect: protected(&args.protect, n_layers)? };
+    let bar = pass_bar(loss_selection_passes(&config, n_layers, inputs.len()), rule.name());
+    let selection = select_by_loss(model, inputs, &config, &mut || bar.inc(1));
+    bar.finish_and_clear();
+    Ok(selection?)
 }
 
 /// A bar counting forward passes.
