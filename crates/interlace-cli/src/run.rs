@@ -97,7 +97,7 @@ pub fn run(mut args: RunArgs) -> Result<(), Box<dyn Error>> {
     let mut calibration = CalibrationOptions { sample_portion: args.sample_portion, max_samples: args.max_samples, seed: args.seed, ..Default::default() };
     if let (Strategy::AngularBlock | Strategy::AngularBlockLastToken, Some(ratio)) = (strategy, args.ratio) {
         // A block of n = floor(L × ratio) layers needs pack n from the same pass.
-        let n_layers = interlace_qwen3vl::Qwen3VlConfig::from_dir(&args.model)?.text.num_hidden_layers;
+        let n_layers = interlace_prune::registry::num_layers(&args.model)?;
         calibration.packs.push(interlace_prune::similarity::n_drop_for(n_layers, ratio)?);
         calibration.packs.sort_unstable();
         calibration.packs.dedup();

@@ -157,3 +157,44 @@ fn sleb_and_compare_run_on_text_decoders() {
     let table = read_json(&out.path().join("compare/compare.json"));
     assert!(!table["rows"].as_array().unwrap().is_empty(), "{table}");
 }
+
+/// `(name, raw bytes)` of every tensor of a checkpoint directory.
+fn tensors(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "safetensors") {
+            let bytes = std::fs::read(&path).unwrap();
+            for (name, view) in safetensors::SafeTensors::deserialize(&bytes).unwrap().tensors() {
+                out.insert(name, view.data().to_vec());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn run_prunes_and_adapts_a_text_decoder_end_to_end() {
+    let out = tempfile::tempdir().unwrap();
+    let model = fixtures().join("models/tiny-qwen2");
+    let data = fixtures().join("train/text_conversations.jsonl");
+    let calib = fixtures().join("calibration/text.jsonl");
+    let (work, trained) = (out.path().join("work"), out.path().join("trained"));
+    let args = ["run", "--model", s(&model), "--data", s(&data), "--calib-data", s(&calib), "--ratio", "0.25", "--lr", "1e-3"];
+    let run = interlace(&[&args[..], &["--work-dir", s(&work), "--out", s(&trained)]].concat());
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let plan = read_json(&work.join("plan.json"));
+    let (dropped, finetune) = (plan["drop"][0].as_u64().unwrap(), plan["finetune"][0].as_u64().unwrap());
+    let renumbered = finetune - u64::from(dropped < finetune);
+    let config = read_json(&trained.join("config.json"));
+    assert_eq!(config["num_hidden_layers"], 3);
+    assert_eq!(config["layer_types"].as_array().unwrap().len(), 3);
+    let (before, after) = (tensors(&work.join("pruned")), tensors(&trained));
+    assert_eq!(before.keys().collect::<Vec<_>>(), after.keys().collect::<Vec<_>>(), "same tensor names");
+    let changed: Vec<&String> = before.keys().filter(|name| before[*name] != after[*name]).collect();
+    assert!(!changed.is_empty(), "the fine-tune layer learnt");
+    let prefix = format!("model.layers.{renumbered}.");
+    assert!(changed.iter().all(|name| name.starts_with(&prefix)), "only layer {renumbered} changes: {changed:?}");
+    let again = interlace(&["generate", "--model", s(&trained), "--prompt", "Say hello.", "--max-new-tokens", "3"]);
+    assert!(again.status.success(), "the adapted checkpoint loads: {}", String::from_utf8_lossy(&again.stderr));
+}

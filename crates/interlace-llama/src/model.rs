@@ -235,6 +235,13 @@ impl<B: Backend> LlamaForCausalLM<B> {
     }
 }
 
+impl<B: Backend> LlamaForCausalLM<B> {
+    /// Makes every parameter trainable (embeddings, layers, final norm, head): full fine-tuning.
+    pub fn unfreeze_all(self) -> Self {
+        self.map(&mut RequireGrad)
+    }
+}
+
 struct CastTo(DType);
 
 impl<B: Backend> ModuleMapper<B> for CastTo {

@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 use burn::prelude::Backend;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::DType;
-use interlace_core::{CoreError, DecoderStack, LayerSet, Plan, PlanError, TapPoint};
+use interlace_core::{CoreError, DecoderStack, LayerSet, ObservedForward, Plan, PlanError, TapPoint};
+use interlace_llama::{LlamaForCausalLM, TextProcessor};
 use interlace_qwen3vl::processor::Qwen3VlProcessor;
-use interlace_qwen3vl::{Qwen3VlConfig, Qwen3VlError, Qwen3VlForConditionalGeneration};
+use interlace_qwen3vl::{Qwen3VlError, Qwen3VlForConditionalGeneration};
 use interlace_similarity::{
     calibrate, sample_order, select, write_outputs, CalibrationConfig, CalibrationData, CalibrationEvent, CalibrationResult, Calibrator, ChatInputBuilder,
     RunMetadata, RunSummary, SimilarityError, SimilarityTables, Strategy,
@@ -25,6 +26,9 @@ pub enum PipelineError {
     /// Loading or running the model.
     #[error(transparent)]
     Model(#[from] Qwen3VlError),
+    /// Loading or running a text decoder.
+    #[error(transparent)]
+    TextModel(#[from] interlace_llama::LlamaError),
     /// Calibration or selection.
     #[error(transparent)]
     Similarity(#[from] SimilarityError),
@@ -190,14 +194,20 @@ impl Pipeline {
     ) -> Result<(CalibrationResult, RunSummary), PipelineError> {
         let mut records = CalibrationData::open(data, options.image_root.as_deref())?;
         let order = sample_order(records.len(), options.sample_portion, options.seed, options.max_samples)?;
-        let builder = ChatInputBuilder::new(Qwen3VlProcessor::from_dir(&self.model_dir).map_err(Qwen3VlError::from)?);
-        let model = Qwen3VlForConditionalGeneration::<B>::from_pretrained(&self.model_dir, device, self.dtype)?;
-        let mut calibrator = Calibrator::new(CalibrationConfig { packs: options.packs.clone(), tap: options.tap }, model.num_layers())?;
-        let summary = calibrate(&model, &builder, &mut records, &order, &mut calibrator, options.strict, on_event)?;
+        let config = CalibrationConfig { packs: options.packs.clone(), tap: options.tap };
+        // Text decoders take documents and conversations through their own tokenizer and template.
+        let (result, summary) = if crate::registry::text_architecture(&self.model_dir)?.is_some() {
+            let builder = ChatInputBuilder::new(TextProcessor::from_dir(&self.model_dir)?);
+            let model = LlamaForCausalLM::<B>::from_pretrained(&self.model_dir, device, self.dtype)?;
+            measure(&model, &builder, &mut records, &order, config, options.strict, on_event)?
+        } else {
+            let builder = ChatInputBuilder::new(Qwen3VlProcessor::from_dir(&self.model_dir).map_err(Qwen3VlError::from)?);
+            let model = Qwen3VlForConditionalGeneration::<B>::from_pretrained(&self.model_dir, device, self.dtype)?;
+            measure(&model, &builder, &mut records, &order, config, options.strict, on_event)?
+        };
         if summary.used == 0 {
             return Err(PipelineError::Invalid(format!("no record of {} could be used ({} skipped)", data.display(), summary.skipped.len())));
         }
-        let result = calibrator.finish();
         let meta = RunMetadata {
             model: self.model_dir.clone(),
             data: data.to_path_buf(),
@@ -272,6 +282,9 @@ pub fn adapt_dir<B: AutodiffBackend>(
     }
     check_pixel_limits(options)?;
     check_plan_matches(pruned, plan)?;
+    if crate::registry::text_architecture(pruned)?.is_some() {
+        return adapt_text_dir::<B>(pruned, plan, data, options, out, run_dir, dtype, devices, on_step);
+    }
     let model = Qwen3VlForConditionalGeneration::<B>::from_pretrained(pruned, device, dtype)?;
     let mut processor = Qwen3VlProcessor::from_dir(pruned).map_err(Qwen3VlError::from)?;
     if let Some(min) = options.min_pixels {
@@ -295,15 +308,86 @@ pub fn adapt_dir<B: AutodiffBackend>(
     }
     let train = with_run_settings(&options.train, plan, data, options, dtype)?;
     let (model, report) = train_data_parallel(model, &dataset, &train, devices, run_dir, options.resume, on_step)?;
-    interlace_train::plot::loss_curve(&run_dir.join("log.jsonl"), &run_dir.join("loss.png"))?;
-    let settings = serde_json::json!({
-        "config": train, "data": data, "final_loss": report.final_loss, "steps": report.steps,
-        "skipped_records": skipped.len(), "plan": plan, "devices": devices.len(),
-    });
     // Written back under the checkpoint's own names (hub Qwen2.5-VL files use older ones).
     let trained: Vec<_> =
         interlace_train::params::trainable_tensors(&model).into_iter().map(|(name, data)| (model.checkpoint_tensor_name(&name), data)).collect();
-    interlace_train::export::save_trained(pruned, out, &trained, settings, options.force)?;
+    export(Export { pruned, plan, data, options, out, run_dir, devices: devices.len() }, &train, &report, skipped.len(), &trained)?;
+    Ok((report, skipped))
+}
+
+/// One calibration pass of `model` over the records `order`.
+fn measure<B, M, I>(
+    model: &M,
+    builder: &I,
+    records: &mut CalibrationData,
+    order: &[usize],
+    config: CalibrationConfig,
+    strict: bool,
+    on_event: &mut dyn FnMut(&CalibrationEvent),
+) -> Result<(CalibrationResult, RunSummary), PipelineError>
+where
+    B: Backend,
+    M: ObservedForward<B>,
+    M::Error: std::fmt::Display,
+    I: interlace_similarity::InputBuilder<Input = M::Input>,
+{
+    let mut calibrator = Calibrator::new(config, model.num_layers())?;
+    let summary = calibrate(model, builder, records, order, &mut calibrator, strict, on_event)?;
+    Ok((calibrator.finish(), summary))
+}
+
+/// Where and how an adaptation run is written.
+struct Export<'a> {
+    pruned: &'a Path,
+    plan: &'a Plan,
+    data: &'a Path,
+    options: &'a AdaptOptions,
+    out: &'a Path,
+    run_dir: &'a Path,
+    devices: usize,
+}
+
+/// The loss plot, and the pruned checkpoint with the trained tensors replaced, written to `out`.
+fn export(e: Export, train: &TrainConfig, report: &TrainReport, skipped: usize, trained: &[(String, burn::tensor::TensorData)]) -> Result<(), PipelineError> {
+    interlace_train::plot::loss_curve(&e.run_dir.join("log.jsonl"), &e.run_dir.join("loss.png"))?;
+    let settings = serde_json::json!({
+        "config": train, "data": e.data, "final_loss": report.final_loss, "steps": report.steps,
+        "skipped_records": skipped, "plan": e.plan, "devices": e.devices,
+    });
+    interlace_train::export::save_trained(e.pruned, e.out, trained, settings, e.options.force)?;
+    Ok(())
+}
+
+/// [`adapt_dir`] for a text decoder (Llama, Mistral, Qwen2, Qwen3): conversations through the
+/// checkpoint's chat template, supervised on the assistant turns; tensor names are the file's.
+#[allow(clippy::too_many_arguments)]
+fn adapt_text_dir<B: AutodiffBackend>(
+    pruned: &Path,
+    plan: &Plan,
+    data: &Path,
+    options: &AdaptOptions,
+    out: &Path,
+    run_dir: &Path,
+    dtype: DType,
+    devices: &[B::Device],
+    on_step: impl FnMut(&StepLog),
+) -> Result<(TrainReport, Vec<Skipped>), PipelineError> {
+    if options.tune_vision || options.tune_merger || options.min_pixels.is_some() || options.max_pixels.is_some() {
+        return Err(PipelineError::Invalid(format!("{} is a text model: it has no vision tower to tune or images to size", pruned.display())));
+    }
+    let device = &devices[0];
+    let model = LlamaForCausalLM::<B>::from_pretrained(pruned, device, dtype)?;
+    let processor = TextProcessor::from_dir(pruned)?;
+    let (dataset, skipped) = ConversationDataset::open(data, options.image_root.as_deref(), processor, options.max_length)?;
+    let trainable = LayerSet::new(plan.finetune_after_pruning(), model.num_layers())?;
+    let mut model = model.cast_layers(&trainable, DType::F32).set_trainable_layers(&trainable)?;
+    if options.tune_llm {
+        model = model.unfreeze_all();
+    }
+    let train = with_run_settings(&options.train, plan, data, options, dtype)?;
+    let (model, report) = train_data_parallel(model, &dataset, &train, devices, run_dir, options.resume, on_step)?;
+    let trained = interlace_train::params::trainable_tensors(&model);
+    export(Export { pruned, plan, data, options, out, run_dir, devices: devices.len() }, &train, &report, skipped.len(), &trained)?;
     Ok((report, skipped))
 }
 
@@ -328,7 +412,7 @@ pub fn check_plan_matches(pruned: &Path, plan: &Plan) -> Result<(), PipelineErro
             });
         }
     }
-    let layers = Qwen3VlConfig::from_dir(pruned)?.text.num_hidden_layers;
+    let layers = crate::registry::num_layers(pruned)?;
     let expected = plan.n_layers - plan.drop.len();
     if layers != expected {
         return Err(PipelineError::Invalid(format!(

@@ -30,6 +30,15 @@ pub fn text_architecture(dir: &Path) -> Result<Option<Architecture>, PipelineErr
     Ok(Architecture::named_in(&config_json(dir)?))
 }
 
+/// The number of decoder (text) layers of the checkpoint in `dir`, read by its family's config
+/// reader.
+pub fn num_layers(dir: &Path) -> Result<usize, PipelineError> {
+    Ok(match text_architecture(dir)? {
+        Some(_) => interlace_llama::LlamaConfig::from_dir(dir)?.num_hidden_layers,
+        None => interlace_qwen3vl::Qwen3VlConfig::from_dir(dir)?.text.num_hidden_layers,
+    })
+}
+
 /// Where the checkpoint in `dir` keeps its layers: its family's layout, or for a plain
 /// decoder-only config (top-level `num_hidden_layers`) the generic one. Any other config is
 /// refused with the families that are supported.
