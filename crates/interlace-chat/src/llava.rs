@@ -1,7 +1,8 @@
 //! LLaVA / FineVision conversation records and the files that hold them.
 //!
 //! A record is `{"image": "a.jpg" | ["a.jpg", ...], "conversations": [{"from": "human" | "gpt" |
-//! "system", "value": "..."}]}`; text-only records have no `image`. A data file is either a JSON
+//! "system", "value": "..."}]}`; text-only records have no `image`. The chat form
+//! `{"messages": [{"role", "content"}]}` is read too (text only). A data file is either a JSON
 //! array of records or JSONL (one record per line, blank lines ignored).
 //!
 //! [`RecordFile`] finds where every record lies once, then reads one record at a time from
@@ -38,13 +39,75 @@ pub struct Turn {
 }
 
 /// One conversation record.
+///
+/// Read from the LLaVA form (`image`, `conversations` of `from` / `value` turns) or from the
+/// OpenAI / Hugging Face chat form, `{"messages": [{"role": "user" | "assistant" | "system",
+/// "content": "..."}]}` (text content: a string, or a list of `{"type": "text", "text": ...}`
+/// parts). Chat-form messages are kept verbatim: no `<image>` placeholders, no trimming.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(try_from = "RawRecord")]
 pub struct ConversationRecord {
     /// Image paths, relative to the data file (or the image root).
-    #[serde(default)]
     pub image: Option<Images>,
     /// The turns.
     pub conversations: Vec<Turn>,
+    /// True for a chat-form record: its text is used as written.
+    pub verbatim: bool,
+}
+
+/// Either form of a record, as it is in the file.
+#[derive(Deserialize)]
+struct RawRecord {
+    #[serde(default)]
+    image: Option<Images>,
+    conversations: Option<Vec<Turn>>,
+    messages: Option<Vec<RawMessage>>,
+}
+
+#[derive(Deserialize)]
+struct RawMessage {
+    role: String,
+    content: RawContent,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawContent {
+    Text(String),
+    Parts(Vec<serde_json::Value>),
+}
+
+impl TryFrom<RawRecord> for ConversationRecord {
+    type Error = String;
+
+    fn try_from(raw: RawRecord) -> Result<Self, String> {
+        match (raw.conversations, raw.messages) {
+            (Some(conversations), None) => Ok(Self { image: raw.image, conversations, verbatim: false }),
+            (None, Some(messages)) => {
+                if raw.image.is_some() {
+                    return Err("`image` goes with LLaVA `conversations`, not with `messages`".into());
+                }
+                let turns = messages.into_iter().map(|m| Ok(Turn { from: m.role, value: text_content(m.content)? })).collect::<Result<_, String>>()?;
+                Ok(Self { image: None, conversations: turns, verbatim: true })
+            }
+            (Some(_), Some(_)) => Err("a record has either `conversations` or `messages`, not both".into()),
+            (None, None) => Err("missing field `conversations` (LLaVA form) or `messages` (chat form)".into()),
+        }
+    }
+}
+
+/// The text of a chat-form message: a string, or the concatenated text parts.
+fn text_content(content: RawContent) -> Result<String, String> {
+    match content {
+        RawContent::Text(text) => Ok(text),
+        RawContent::Parts(parts) => parts
+            .iter()
+            .map(|part| match (part.get("type").and_then(|t| t.as_str()), part.get("text").and_then(|t| t.as_str())) {
+                (Some("text"), Some(text)) => Ok(text),
+                _ => Err(format!("only text parts are read from `messages` (images: use the LLaVA form), found {part}")),
+            })
+            .collect(),
+    }
 }
 
 impl ConversationRecord {
@@ -71,7 +134,8 @@ impl ConversationRecord {
                 "system" => Role::System,
                 other => return Err(format!("unknown speaker `{other}` (expected human, gpt or system)")),
             };
-            let content = if role == Role::User { user_content(&turn.value, &mut images)? } else { vec![ContentPart::text(turn.value.clone())] };
+            let content =
+                if role == Role::User && !self.verbatim { user_content(&turn.value, &mut images)? } else { vec![ContentPart::text(turn.value.clone())] };
             messages.push(ChatMessage::new(role, content));
         }
         let unused = images.count();
@@ -399,6 +463,22 @@ mod tests {
     }
 
     #[test]
+    fn chat_form_records_are_read_verbatim() {
+        let r = record(
+            r#"{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": [{"type": "text", "text": " Hi <image> "}]},
+            {"role": "assistant", "content": "Hello."}]}"#,
+        );
+        assert!(r.verbatim);
+        let messages = r.to_messages(Path::new("/d")).unwrap();
+        assert_eq!(messages[1].content, vec![ContentPart::text(" Hi <image> ")], "no placeholder split, no trimming");
+        assert_eq!(messages[2].role, Role::Assistant);
+        let bad = |json: &str| serde_json::from_str::<ConversationRecord>(json).unwrap_err().to_string();
+        assert!(bad(r#"{"messages": [{"role": "user", "content": [{"type": "image", "image": "a.png"}]}]}"#).contains("only text parts"));
+        assert!(bad(r#"{"messages": [], "conversations": []}"#).contains("not both"));
+        assert!(bad(r#"{"id": 1}"#).contains("`messages`"));
+    }
+
+    #[test]
     fn images_go_to_their_placeholders() {
         let r = record(
             r#"{"image": ["a.png", "b.png"], "conversations": [
@@ -440,7 +520,7 @@ mod tests {
         assert!(broken.contains("d.jsonl:3: not valid JSON"), "{broken}");
         let shape = file.record(2).unwrap_err().to_string();
         assert!(shape.contains("d.jsonl:4: malformed record"), "{shape}");
-        assert_eq!(file.record(3).unwrap(), ConversationRecord { image: None, conversations: vec![] }, "last line without newline");
+        assert_eq!(file.record(3).unwrap(), ConversationRecord { image: None, conversations: vec![], verbatim: false }, "last line without newline");
         assert!(matches!(file.record(4), Err(LlavaError::NoRecord { index: 4, len: 4, .. })), "past the end: an error, not a panic");
     }
 

@@ -114,7 +114,8 @@ fn document_text(raw: &str) -> Option<String> {
 
 /// The official prompt of a record: its images (which must exist) and its first human turn.
 fn prompt(record: &ConversationRecord, line: usize, image_root: &Path) -> Result<CalibrationRecord, String> {
-    let human = record.conversations.iter().find(|turn| turn.from == "human").ok_or("no `human` turn in `conversations`")?;
+    // `user` is the chat form's (and some LLaVA files') name for the human turn.
+    let human = record.conversations.iter().find(|turn| turn.from == "human" || turn.from == "user").ok_or("no `human` turn in `conversations`")?;
     let images = record
         .image_paths(image_root)
         .into_iter()
