@@ -13,8 +13,9 @@ use interlace_testkit::Flex;
 
 type Cpu = Flex<f32>;
 
-/// Log-likelihoods are sums of f32 log-probabilities; measured worst absolute difference 1.5e-5
-/// (tiny-llama3), printed by the test.
+/// Log-likelihoods are sums of f32 log-probabilities; measured worst absolute difference 1.2e-5
+/// (tiny-qwen2), printed by the test. tiny-llama3's tokenizer prepends a BOS as Llama 3's does, so
+/// its documents are scored with the harness's doubled BOS (the prefix token, then the document's own).
 const LL_TOLERANCE: f64 = 3e-5;
 
 fn fixtures() -> PathBuf {
