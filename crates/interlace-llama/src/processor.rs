@@ -7,10 +7,11 @@
 //!   tokenized without added special tokens, as `apply_chat_template(..., tokenize=True)` does.
 //!   Message content goes to the template as a plain string, the form text templates expect.
 
+use std::ops::Range;
 use std::path::Path;
 
-use interlace_chat::labels::{assistant_labels, TurnMarkers};
-use interlace_chat::{ChatExample, ChatMessage, ChatProcessor, ChatTemplate, ContentPart, RenderOptions};
+use interlace_chat::labels::IGNORE_INDEX;
+use interlace_chat::{ChatExample, ChatMessage, ChatProcessor, ChatTemplate, ContentPart, RenderOptions, Role};
 use serde_json::{json, Value};
 use tokenizers::Tokenizer;
 
@@ -90,13 +91,39 @@ impl TextProcessor {
         template.render_json(&Value::Array(messages), RenderOptions { add_generation_prompt, add_vision_id: false }).map_err(|e| e.to_string())
     }
 
-    /// `<|im_start|>` / `assistant\n` / `<|im_end|>` of ChatML templates (Qwen, and the tiny
-    /// fixtures); other turn formats have no supervised-span rule here yet.
-    fn turn_markers(&self) -> std::result::Result<TurnMarkers, String> {
-        let token = |t: &str| {
-            self.tokenizer.token_to_id(t).ok_or_else(|| format!("assistant-only labels need ChatML turn markers, and the tokenizer has no {t} token"))
-        };
-        Ok(TurnMarkers { im_start: token("<|im_start|>")?, im_end: token("<|im_end|>")?, assistant_header: self.encode("assistant\n", false)? })
+    /// The rendered conversation and the byte spans of it the assistant writes: for each
+    /// assistant message `k`, what rendering `messages[..=k]` adds to rendering `messages[..k]`
+    /// with the generation prompt, i.e. its content and the template's end of turn (ChatML:
+    /// `content<|im_end|>\n`; Llama 3: `content<|eot_id|>`). Works for any template that renders
+    /// a conversation's earlier turns the same whatever follows them.
+    pub fn assistant_spans(&self, messages: &[ChatMessage]) -> std::result::Result<(String, Vec<Range<usize>>), String> {
+        let full = self.render(messages, false)?;
+        let mut spans = Vec::new();
+        for (k, _) in messages.iter().enumerate().filter(|(_, m)| m.role == Role::Assistant) {
+            let prompt = self.render(&messages[..k], true)?;
+            let through = self.render(&messages[..=k], false)?;
+            if !through.starts_with(&prompt) || !full.starts_with(&through) {
+                return Err("the chat template renders earlier turns differently once later ones follow (it may strip reasoning from past turns), \
+                            so assistant-only labels cannot be placed"
+                    .into());
+            }
+            spans.push(prompt.len()..through.len());
+        }
+        Ok((full, spans))
+    }
+
+    /// Token ids of a whole conversation and one label per token: the token where it starts
+    /// inside an assistant span ([`Self::assistant_spans`]), [`IGNORE_INDEX`] elsewhere.
+    pub fn supervised_ids(&self, messages: &[ChatMessage]) -> std::result::Result<(Vec<u32>, Vec<i64>), String> {
+        let (full, spans) = self.assistant_spans(messages)?;
+        let encoding = self.tokenizer.encode(full.as_str(), false).map_err(|e| format!("cannot tokenize: {e}"))?;
+        let ids = encoding.get_ids().to_vec();
+        let labels = ids
+            .iter()
+            .zip(encoding.get_offsets())
+            .map(|(&id, &(start, _))| if spans.iter().any(|span| span.contains(&start)) { id as i64 } else { IGNORE_INDEX })
+            .collect();
+        Ok((ids, labels))
     }
 }
 
@@ -128,8 +155,7 @@ impl ChatProcessor for TextProcessor {
     }
 
     fn chat_example(&self, messages: &[ChatMessage], max_length: usize) -> std::result::Result<ChatExample<TextInput>, String> {
-        let mut ids = self.encode(&self.render(messages, false)?, false)?;
-        let mut labels = assistant_labels(&ids, &self.turn_markers()?);
+        let (mut ids, mut labels) = self.supervised_ids(messages)?;
         ids.truncate(max_length);
         labels.truncate(max_length);
         Ok(ChatExample { input: TextInput::from(ids), labels })
