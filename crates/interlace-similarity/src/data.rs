@@ -101,12 +101,12 @@ fn similarity_error(error: LlavaError) -> SimilarityError {
     }
 }
 
-/// The text of a `{"text": "..."}` document (an object with a string `text` and no
-/// `conversations`).
+/// The text of a `{"text": "..."}` document (an object with a string `text` and neither
+/// `conversations` nor `messages`).
 fn document_text(raw: &str) -> Option<String> {
     let value: serde_json::Value = serde_json::from_str(raw).ok()?;
     let object = value.as_object()?;
-    if object.contains_key("conversations") {
+    if object.contains_key("conversations") || object.contains_key("messages") {
         return None;
     }
     object.get("text")?.as_str().map(str::to_string)
