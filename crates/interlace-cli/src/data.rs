@@ -23,6 +23,32 @@ enum DataCommand {
     Finevision(FineVisionArgs),
     /// TextVQA, ChartQA or ScienceQA as LLaVA records (official dataset_prep_domain.py).
     Domain(DomainArgs),
+    /// A text column of parquet files as {"text": ...} JSONL (calibration data for text LLMs).
+    Text(TextArgs),
+}
+
+/// Arguments of `interlace data text`.
+#[derive(Debug, Args)]
+struct TextArgs {
+    /// A parquet file, or a folder whose .parquet files are read in path order.
+    #[arg(long)]
+    from: PathBuf,
+    /// The string column holding the documents.
+    #[arg(long, default_value = "text")]
+    column: String,
+    /// Write at most N documents.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// The JSONL file to write.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn run_text(args: TextArgs) -> Result<(), Box<dyn Error>> {
+    let files = interlace_prune::data::parquet_files(&args.from)?;
+    let report = interlace_prune::data::parquet_documents(&files, &args.column, args.limit, &args.out)?;
+    eprintln!("wrote {} documents from {} file(s) to {} ({} null or empty skipped)", report.written, files.len(), args.out.display(), report.skipped);
+    Ok(())
 }
 
 /// Arguments of `interlace data finevision`.
@@ -76,6 +102,7 @@ pub fn run(args: DataArgs) -> Result<(), Box<dyn Error>> {
     match args.command {
         DataCommand::Finevision(args) => finevision(args),
         DataCommand::Domain(args) => domain(args),
+        DataCommand::Text(args) => run_text(args),
     }
 }
 

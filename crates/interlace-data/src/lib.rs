@@ -7,6 +7,8 @@
 //!   RGB JPEGs. It streams a few rows at a time, shows progress, resumes an interrupted run and
 //!   writes every file atomically.
 //! - [`prepare_domain`]: TextVQA, ChartQA or ScienceQA to the records of the domain ablation.
+//! - [`parquet_documents`]: the text column of a corpus's parquet shards to `{"text": ...}`
+//!   JSONL, the plain-text calibration data of text LLMs.
 //!
 //! Both read a local copy of the dataset repository (its parquet shards; a snapshot directory
 //! of the Hugging Face cache will do). [`fetch_finevision`] and [`fetch_domain`] make that copy
@@ -37,6 +39,7 @@ mod portion;
 mod python_json;
 mod record;
 mod split;
+mod text;
 
 pub use configs::{config_names, dataset_configs, matches_pattern, train_example_counts, DatasetConfig};
 pub use domain::{prepare_domain, DomainDataset, DomainOptions, DomainReport};
@@ -51,3 +54,4 @@ pub use portion::{check_portion, portion_label};
 pub use python_json::{to_python_indented, to_python_line, PythonArrayWriter};
 pub use record::{ImagePaths, LlavaRecord, LlavaTurn};
 pub use split::Split;
+pub use text::{parquet_documents, parquet_files, TextDocuments};

@@ -96,7 +96,7 @@ pub(crate) fn is_shard_of(path: &str, split: &str) -> bool {
     file.ends_with(".parquet") && (in_split_dir || file.strip_prefix(split).is_some_and(|rest| rest.starts_with(['-', '_', '.'])))
 }
 
-fn collect_parquet(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DataError> {
+pub(crate) fn collect_parquet(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DataError> {
     if !dir.is_dir() {
         return Ok(());
     }
