@@ -96,8 +96,12 @@ where
 }
 
 /// `(log-likelihood, is_greedy)` of `continuation` after `context` (token ids), scored on the
-/// last `max_length + 1` tokens as the harness does.
+/// last `max_length + 1` tokens as the harness does. An empty continuation has log-likelihood 0;
+/// an empty context leaves the first token unscored (give the prefix token as context).
 pub fn loglikelihood_tokens<S: ContinuationScorer>(scorer: &S, context: &[u32], continuation: &[u32], max_length: usize) -> Result<(f64, bool), S::Error> {
+    if continuation.is_empty() || context.len() + continuation.len() < 2 {
+        return Ok((0.0, true));
+    }
     let whole: Vec<u32> = context.iter().chain(continuation).copied().collect();
     let kept = &whole[whole.len().saturating_sub(max_length + 1)..];
     let scored = scorer.score_tail(kept, continuation.len().min(kept.len() - 1))?;
