@@ -71,7 +71,8 @@ pub trait CheckpointLayout {
 }
 
 /// Decoder-only families with layers under `model.layers.{i}.` and a top-level
-/// `num_hidden_layers` (Llama, Mistral, Qwen2, Qwen3, ...).
+/// `num_hidden_layers` (Llama, Mistral, Qwen2, Qwen3, ...); `layer_types` and Qwen2/Qwen3's
+/// `max_window_layers` follow the kept layers.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DecoderOnlyLayout;
 
@@ -90,6 +91,10 @@ impl CheckpointLayout for DecoderOnlyLayout {
 
     fn per_layer_list_fields(&self) -> &'static [&'static str] {
         &["/layer_types"]
+    }
+
+    fn leading_layer_count_fields(&self) -> &'static [&'static str] {
+        &["/max_window_layers"]
     }
 }
 

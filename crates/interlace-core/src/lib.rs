@@ -14,6 +14,7 @@
 //! - [`LayerSet`]: a validated, sorted set of layer indices.
 //! - [`Plan`]: which layers to drop, fine-tune and freeze (`plan.json`).
 //! - [`CheckpointLayout`]: how a family names per-layer tensors and config fields on disk.
+//! - [`CastParams`], [`RequireGrad`]: module mappers that prepare a stack for training.
 #![deny(missing_docs)]
 
 mod decode;
@@ -22,6 +23,7 @@ mod kinds;
 mod layers;
 mod layerwise;
 mod layout;
+mod mappers;
 mod observer;
 mod plan;
 mod skip;
@@ -33,6 +35,7 @@ pub use kinds::{PeriodicKindsLayout, PeriodicLayerKinds};
 pub use layers::LayerSet;
 pub use layerwise::{has_trainable_params, LayerwiseForward};
 pub use layout::{indexed_tensor, CheckpointLayout, DecoderOnlyLayout, TapLayout, VisionLayout};
+pub use mappers::{CastParams, RequireGrad};
 pub use observer::{CollectHiddenStates, HiddenStateObserver, NoObserver, TapPoint};
 pub use plan::{Plan, PlanError, MAX_LAYERS};
 pub use skip::SkipLayersForward;

@@ -10,18 +10,9 @@ use interlace_qwen3vl::cache::LayerCache;
 use interlace_qwen3vl::linear::HfLinear;
 use interlace_qwen3vl::norm::RmsNorm;
 use interlace_qwen3vl::rope::apply_rotary;
+use interlace_qwen3vl::text::{repeat_kv, TextRope as Rope};
 
 use crate::config::LayerAttention;
-
-/// Cosine and sine tables `[1, 1, seq, head_dim]` in the model dtype, shared by all layers of
-/// one forward pass.
-#[derive(Debug, Clone)]
-pub struct Rope<B: Backend> {
-    /// Cosines.
-    pub cos: Tensor<B, 4>,
-    /// Sines.
-    pub sin: Tensor<B, 4>,
-}
 
 /// `self_attn` of one decoder layer.
 #[derive(Module, Debug)]
@@ -98,14 +89,4 @@ impl<B: Backend> Attention<B> {
         let hidden = key_positions.add_scalar(self.window as i64).lower_equal(query_positions);
         Some(hidden.unsqueeze::<4>().expand([batch, self.num_heads, queries, keys]))
     }
-}
-
-/// Repeats each key/value head `n_rep` times so kv head `g` serves query heads
-/// `g·n_rep .. (g+1)·n_rep`.
-fn repeat_kv<B: Backend>(x: Tensor<B, 4>, n_rep: usize) -> Tensor<B, 4> {
-    if n_rep == 1 {
-        return x;
-    }
-    let [batch, heads, seq, dim] = x.dims();
-    x.unsqueeze_dim::<5>(2).expand([batch, heads, n_rep, seq, dim]).reshape([batch, heads * n_rep, seq, dim])
 }

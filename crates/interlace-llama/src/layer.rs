@@ -8,10 +8,11 @@ use interlace_qwen3vl::cache::LayerCache;
 use interlace_qwen3vl::loader::WeightLoader;
 use interlace_qwen3vl::norm::RmsNorm;
 
-use crate::attention::{Attention, Rope};
+use crate::attention::Attention;
 use crate::config::{LayerAttention, LlamaConfig};
 use crate::mlp::Mlp;
 use crate::Result;
+use crate::Rope;
 
 /// `model.layers.{i}`.
 #[derive(Module, Debug)]

@@ -13,8 +13,8 @@
 //! ([`interlace_core::DecoderStack`], [`interlace_core::ObservedForward`],
 //! [`interlace_core::LayerwiseForward`], [`interlace_core::SkipLayersForward`],
 //! [`interlace_core::IncrementalDecoder`]), so the analysis, surgery, training and evaluation
-//! crates work on it unchanged; [`LlamaLayout`] tells on-disk surgery which config fields
-//! follow the layers.
+//! crates work on it unchanged; on-disk surgery uses the generic
+//! [`interlace_core::DecoderOnlyLayout`].
 //!
 //! Parity with transformers is checked against goldens written by
 //! `fixtures/make_text_decoder_fixtures.py` (`tests/parity.rs`).
@@ -24,17 +24,17 @@ mod attention;
 pub mod config;
 mod error;
 mod layer;
-mod layout;
 mod mlp;
 mod model;
 mod processor;
 pub mod rope;
 
-pub use attention::{Attention, Rope};
+pub use attention::Attention;
 pub use config::{Architecture, LayerAttention, LlamaConfig, RopeConfig, RopeScaling};
 pub use error::{LlamaError, Result};
+/// Cosine and sine tables shared by the layers of one pass (the Qwen3-VL crate's type).
+pub use interlace_qwen3vl::text::TextRope as Rope;
 pub use layer::DecoderLayer;
-pub use layout::LlamaLayout;
 pub use mlp::Mlp;
 pub use model::{LayerContext, LlamaForCausalLM, LlamaModel, TextCache, TextInput};
 pub use processor::TextProcessor;

@@ -3,12 +3,12 @@
 
 use std::path::Path;
 
-use burn::module::{Module, ModuleMapper, Param};
+use burn::module::Module;
 use burn::prelude::{Backend, Int, Tensor};
 use burn::tensor::{DType, TensorData};
 use interlace_core::{
-    has_trainable_params, CoreError, DecoderStack, HiddenStateObserver, IncrementalDecoder, LayerSet, LayerwiseForward, NoObserver, ObservedForward,
-    SkipLayersForward, TapPoint,
+    has_trainable_params, CastParams, CoreError, DecoderStack, HiddenStateObserver, IncrementalDecoder, LayerSet, LayerwiseForward, NoObserver,
+    ObservedForward, RequireGrad, SkipLayersForward, TapPoint,
 };
 use interlace_qwen3vl::cache::LayerCache;
 use interlace_qwen3vl::checkpoint::Checkpoint;
@@ -16,10 +16,10 @@ use interlace_qwen3vl::linear::HfLinear;
 use interlace_qwen3vl::loader::WeightLoader;
 use interlace_qwen3vl::norm::RmsNorm;
 
-use crate::attention::Rope;
 use crate::config::LlamaConfig;
 use crate::layer::DecoderLayer;
 use crate::rope::{inverse_frequencies, rope_tables};
+use crate::Rope;
 use crate::{LlamaError, Result};
 
 /// The token ids of one sequence.
@@ -228,7 +228,7 @@ impl<B: Backend> LlamaForCausalLM<B> {
     /// Casts the parameters of `layers` to `dtype` (f32 master weights of trainable layers in a
     /// bf16 model); gradient flags are kept.
     pub fn cast_layers(mut self, layers: &LayerSet, dtype: DType) -> Self {
-        let mut mapper = CastTo(dtype);
+        let mut mapper = CastParams(dtype);
         let old = std::mem::take(&mut self.model.layers);
         self.model.layers = old.into_iter().enumerate().map(|(i, layer)| if layers.contains(i) { layer.map(&mut mapper) } else { layer }).collect();
         self
@@ -239,26 +239,6 @@ impl<B: Backend> LlamaForCausalLM<B> {
     /// Makes every parameter trainable (embeddings, layers, final norm, head): full fine-tuning.
     pub fn unfreeze_all(self) -> Self {
         self.map(&mut RequireGrad)
-    }
-}
-
-struct CastTo(DType);
-
-impl<B: Backend> ModuleMapper<B> for CastTo {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-        let dtype = self.0;
-        param.map(|tensor| {
-            let require_grad = tensor.is_require_grad();
-            tensor.cast(dtype).set_require_grad(require_grad)
-        })
-    }
-}
-
-struct RequireGrad;
-
-impl<B: Backend> ModuleMapper<B> for RequireGrad {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-        param.set_require_grad(true)
     }
 }
 

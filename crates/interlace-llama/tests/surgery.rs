@@ -1,4 +1,4 @@
-//! Pruned text checkpoints against transformers: `prune_checkpoint` with [`LlamaLayout`] writes a
+//! Pruned text checkpoints against transformers: `prune_checkpoint` with the generic `DecoderOnlyLayout` writes a
 //! directory whose config fields and logits equal transformers' in-place layer removal
 //! (`fixtures/golden/surgery/tiny-*-drop-*`, from `fixtures/make_text_decoder_fixtures.py`), and
 //! whose logits equal pruning the loaded model in memory exactly.
@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 
 use burn::tensor::DType;
-use interlace_core::{DecoderStack, LayerSet};
-use interlace_llama::{LlamaForCausalLM, LlamaLayout, TextInput};
+use interlace_core::{DecoderOnlyLayout, DecoderStack, LayerSet};
+use interlace_llama::{LlamaForCausalLM, TextInput};
 use interlace_surgery::{prune_checkpoint, DiskPruneOptions, DropSpec, NoProgress};
 use interlace_testkit::Flex;
 use safetensors::SafeTensors;
@@ -57,7 +57,7 @@ fn on_disk_pruning_matches_transformers_and_in_memory_pruning() {
     for (case, model, drop) in CASES {
         let source = fixtures().join("models").join(model);
         let out = scratch.path().join(case);
-        let options = DiskPruneOptions { layout: Some(Box::new(LlamaLayout)), ..Default::default() };
+        let options = DiskPruneOptions { layout: Some(Box::new(DecoderOnlyLayout)), ..Default::default() };
         prune_checkpoint(&source, &out, &DropSpec::Layers(drop.to_vec()), &options, &mut NoProgress).unwrap();
 
         let after = json(fixtures().join("golden/surgery").join(case).join("long.json"))["after"].clone();

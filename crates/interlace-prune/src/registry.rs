@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use interlace_core::CheckpointLayout;
-use interlace_llama::{Architecture, LlamaLayout};
+use interlace_llama::Architecture;
 use interlace_qwen3vl::Family;
 use interlace_surgery::DiskPruneOptions;
 
@@ -45,9 +45,6 @@ pub fn num_layers(dir: &Path) -> Result<usize, PipelineError> {
 pub fn checkpoint_layout(dir: &Path) -> Result<Box<dyn CheckpointLayout>, PipelineError> {
     if let Some(family) = family(dir)? {
         return Ok(family.checkpoint_layout());
-    }
-    if text_architecture(dir)?.is_some() {
-        return Ok(Box::new(LlamaLayout));
     }
     interlace_surgery::detect_layout(dir).map_err(|error| {
         PipelineError::Invalid(format!("{error}. Families with a layout: {}, {}, and decoder-only models", Family::supported(), Architecture::supported()))

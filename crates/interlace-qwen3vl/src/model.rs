@@ -3,11 +3,12 @@
 
 use std::path::Path;
 
-use burn::module::{Module, ModuleMapper, Param};
+use burn::module::Module;
 use burn::prelude::{Backend, Int, Tensor};
 use burn::tensor::{DType, TensorData};
 use interlace_core::{
-    has_trainable_params, CoreError, DecoderStack, HiddenStateObserver, LayerSet, LayerwiseForward, NoObserver, ObservedForward, SkipLayersForward, TapPoint,
+    has_trainable_params, CastParams, CoreError, DecoderStack, HiddenStateObserver, LayerSet, LayerwiseForward, NoObserver, ObservedForward, RequireGrad,
+    SkipLayersForward, TapPoint,
 };
 
 use crate::cache::KvCache;
@@ -334,7 +335,7 @@ impl<B: Backend> Qwen3VlForConditionalGeneration<B> {
     /// Converts the weights of `layers` to `dtype` (e.g. f32 master weights for the trainable
     /// layers of a bf16 model); those layers then compute in `dtype`.
     pub fn cast_layers(mut self, layers: &LayerSet, dtype: DType) -> Self {
-        let mut mapper = CastTo(dtype);
+        let mut mapper = CastParams(dtype);
         let old = std::mem::take(&mut self.model.language_model.layers);
         self.model.language_model.layers =
             old.into_iter().enumerate().map(|(i, layer)| if layers.contains(i) { layer.map(&mut mapper) } else { layer }).collect();
@@ -359,28 +360,6 @@ impl<B: Backend> Qwen3VlForConditionalGeneration<B> {
         self.model.language_model = self.model.language_model.map(&mut RequireGrad);
         self.lm_head = self.lm_head.map(|head| head.map(&mut RequireGrad));
         self
-    }
-}
-
-/// Converts every float parameter it visits to one dtype, keeping ids and trainability.
-struct CastTo(DType);
-
-impl<B: Backend> ModuleMapper<B> for CastTo {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-        let dtype = self.0;
-        param.map(|tensor| {
-            let require_grad = tensor.is_require_grad();
-            tensor.cast(dtype).set_require_grad(require_grad)
-        })
-    }
-}
-
-/// Marks every float parameter it visits as trainable.
-struct RequireGrad;
-
-impl<B: Backend> ModuleMapper<B> for RequireGrad {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-        param.set_require_grad(true)
     }
 }
 

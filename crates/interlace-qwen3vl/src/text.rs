@@ -191,7 +191,7 @@ impl<B: Backend> TextAttention<B> {
 
 /// Repeats each key/value head `n_rep` times so kv head `g` serves query heads
 /// `g·n_rep .. (g+1)·n_rep`.
-fn repeat_kv<B: Backend>(x: Tensor<B, 4>, n_rep: usize) -> Tensor<B, 4> {
+pub fn repeat_kv<B: Backend>(x: Tensor<B, 4>, n_rep: usize) -> Tensor<B, 4> {
     if n_rep == 1 {
         return x;
     }
