@@ -21,11 +21,13 @@
 //! text decoder going through calibrate → select → prune).
 #![deny(missing_docs)]
 
+mod allocator;
 mod backend;
 mod evaluate;
 mod pipeline;
 pub mod registry;
 
+pub use allocator::keep_freed_memory;
 pub use backend::{devices_at, not_compiled, BackendKind, DeviceIndex, FloatKind};
 pub use evaluate::{compare_prefill_dirs, evaluate_dir, DirEvalOptions, DirEvaluation};
 
