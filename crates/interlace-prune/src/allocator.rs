@@ -4,7 +4,7 @@
 //! forward and backward pass (the 256 × 151,936 logits alone are 155 MB in f32). glibc's malloc
 //! serves blocks that large with `mmap` and gives them back with `munmap` when freed, so every
 //! pass faults in and zeroes the same memory again: `perf` of an `interlace bench` training step
-//! on burn-flex showed the kernel's page clearing and fault handling at 15% of the samples.
+//! on burn-flex showed the kernel's page clearing and fault handling at about 17% of the samples.
 //! Keeping freed memory inside the process removes that work (docs/performance.md, lever 7).
 
 /// Environment variables through which a user tunes glibc's malloc: when one is set, that
@@ -17,8 +17,8 @@ const USER_MALLOC_SETTINGS: [&str; 5] = ["MALLOC_MMAP_MAX_", "MALLOC_MMAP_THRESH
 /// On Linux with glibc it serves every allocation from malloc's heaps (no per-block `mmap`) and
 /// trims a heap only when more than 2 GiB at its top are free. The process's resident memory then
 /// stays near its peak until it exits; the peak itself grows a little (measured: 4,072 → 4,219 MiB
-/// for the 2B-shaped calibration bench, 5,244 → 5,392–5,488 MiB for its training step) while a
-/// training step got 1.1–1.4× faster. Call it once, first thing in `main`: it is a process-wide
+/// for the 2B-shaped calibration bench, 5,240 → 5,378–5,386 MiB for its training step) while the
+/// training step got 1.18–1.28× faster. Call it once, first thing in `main`: it is a process-wide
 /// setting, which is why a library never does it on its own. The `interlace` CLI does.
 ///
 /// Returns whether the setting was applied: `false` on other platforms and allocators, or when
