@@ -117,6 +117,36 @@ pub struct PatchEmbed<B: Backend> {
     pub proj: HfLinear<B>,
 }
 
+/// The patch matmul's contraction length is padded with zeros to a multiple of this.
+///
+/// CubeCL 0.10's double-buffered unit matmuls (`matmul_double_unit_{min,max}_tile_size`)
+/// compute wrong values when the contraction length is an odd multiple of 8, and autotune
+/// picks them whenever they time fastest. Qwen2-VL's and Qwen2.5-VL's patch (3·2·14·14 = 1176)
+/// is such a length: measured on wgpu (lavapipe), 64×1176 by a transposed 32×1176, those two
+/// kernels were off by 7.6e-2 and 8.1e-2 relative, the two single-buffered ones by 6e-7; at
+/// 1184, 1216, 1280 and 1536 all four were within 7.3e-7. Zero columns do not change the product.
+const PATCH_DIM_ALIGN: usize = 16;
+
+impl<B: Backend> PatchEmbed<B> {
+    /// Embeds `pixel_values` `[patches, 3·Tp·P·P]` (in the weight's dtype) to `[patches, C]`.
+    pub fn forward(&self, pixel_values: Tensor<B, 2>) -> Tensor<B, 2> {
+        let [patches, patch_dim] = pixel_values.dims();
+        let pad = patch_dim.next_multiple_of(PATCH_DIM_ALIGN) - patch_dim;
+        if pad == 0 {
+            return self.proj.forward(pixel_values);
+        }
+        let weight = self.proj.weight.val();
+        let options = (&pixel_values.device(), weight.dtype());
+        let x = Tensor::cat(vec![pixel_values, Tensor::zeros([patches, pad], options)], 1);
+        let weight = Tensor::cat(vec![weight.clone(), Tensor::zeros([weight.dims()[0], pad], options)], 1);
+        let y = x.matmul(weight.transpose());
+        match &self.proj.bias {
+            Some(bias) => y + bias.val().unsqueeze(),
+            None => y,
+        }
+    }
+}
+
 /// The whole vision tower (`model.visual`).
 #[derive(Module, Debug)]
 pub struct VisionModel<B: Backend> {
@@ -186,7 +216,7 @@ impl<B: Backend> VisionModel<B> {
         }
         let dtype = self.patch_embed.proj.weight.val().dtype();
         let device = pixel_values.device();
-        let mut x = self.patch_embed.proj.forward(pixel_values.cast(dtype));
+        let mut x = self.patch_embed.forward(pixel_values.cast(dtype));
         inspect(VisionStage::PatchEmbed, &x);
         if self.pos_embed.is_some() {
             let positions = self.interpolated_positions(&layout, grid_thw, &device);
@@ -512,6 +542,33 @@ mod tests {
         assert_eq!(exact.window_index, [0, 1, 2, 3, 4]);
         let inverse = windows.inverse();
         assert!(inverse.iter().enumerate().all(|(u, &p)| windows.window_index[p] == u));
+    }
+
+    /// The zero padding of the contraction leaves the product what the unpadded formula gives,
+    /// with and without a bias, on a padded (1176) and an aligned (1536) patch length.
+    #[test]
+    fn padded_patch_embedding_is_the_plain_product() {
+        use burn::backend::Flex;
+        use burn::tensor::Distribution;
+        let device = Default::default();
+        for (patch_dim, with_bias) in [(1176, false), (1176, true), (1536, true)] {
+            let x = Tensor::<Flex, 2>::random([5, patch_dim], Distribution::Normal(0.0, 1.0), &device);
+            let w = Tensor::<Flex, 2>::random([3, patch_dim], Distribution::Normal(0.0, 1.0), &device);
+            let b = Tensor::<Flex, 1>::random([3], Distribution::Normal(0.0, 1.0), &device);
+            let embed = PatchEmbed { proj: HfLinear::new(w.clone(), with_bias.then(|| b.clone())) };
+            let got = embed.forward(x.clone()).into_data().to_vec::<f32>().unwrap();
+            let [x, w, b] = [x.into_data(), w.into_data(), b.into_data()].map(|d| d.to_vec::<f32>().unwrap());
+            let mut worst = 0f64;
+            for (i, value) in got.iter().enumerate() {
+                let (row, col) = (i / 3, i % 3);
+                let dot: f64 = (0..patch_dim).map(|k| f64::from(x[row * patch_dim + k]) * f64::from(w[col * patch_dim + k])).sum();
+                let want = dot + if with_bias { f64::from(b[col]) } else { 0.0 };
+                worst = worst.max((f64::from(*value) - want).abs());
+            }
+            eprintln!("patch_dim {patch_dim}, bias {with_bias}: worst absolute error {worst:.2e}");
+            // f32 sums of 1176–1536 products of unit normals: measured 8.2e-6–1.6e-5 in three runs.
+            assert!(worst < 3e-5, "patch_dim {patch_dim}: worst absolute error {worst:.2e}");
+        }
     }
 
     #[test]
