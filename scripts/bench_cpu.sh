@@ -11,7 +11,8 @@
 #   default CPU backend, burn-flex; or ndarray), LAYERS (6: the preset cut to this many text
 #   layers), TOKENS (256), LONG=1 also at LONG_TOKENS (2048), IMAGE=1 also image+text with one
 #   IMAGE_SIDE (448) pixel image (196 image tokens), TRAIN=0 to skip the training step (DROP 1,
-#   TRAINABLE 2 of the 6 layers), WARMUP (1), ITERS (2), PYTHON (python3), SKIP_TORCH=1 to run
+#   TRAINABLE 2 of the 6 layers; with LONG=1 / IMAGE=1 it is measured at that length / with
+#   that image too), WARMUP (1), ITERS (2), PYTHON (python3), SKIP_TORCH=1 to run
 #   only interlace.
 # Both sides use every core (rayon / torch intra-op threads). Peak memory of both sides is read
 # the same way: the maximum resident set size from /usr/bin/time -v, one process per
@@ -60,10 +61,20 @@ fi
 if [ "${IMAGE:-0}" = 1 ]; then
     measure interlace_image_calibration "$BIN" "${ours[@]}" "${common[@]}" --tokens "$TOKENS" --image-side "$IMAGE_SIDE" --no-train
     torch_side torch_image_calibration "$PYTHON" "$HERE/bench_pytorch.py" "${theirs[@]}" "${common[@]}" --tokens "$TOKENS" --image-side "$IMAGE_SIDE" --no-train
+    if [ "${TRAIN:-1}" != 0 ]; then
+        train=(--tokens "$TOKENS" --image-side "$IMAGE_SIDE" --drop "$DROP" --trainable "$TRAINABLE" --only-train)
+        measure interlace_image_train "$BIN" "${ours[@]}" "${common[@]}" "${train[@]}"
+        torch_side torch_image_train "$PYTHON" "$HERE/bench_pytorch.py" "${theirs[@]}" "${common[@]}" "${train[@]}"
+    fi
 fi
 if [ "${LONG:-0}" = 1 ]; then
     measure interlace_long_calibration "$BIN" "${ours[@]}" "${common[@]}" --tokens "$LONG_TOKENS" --no-train
     torch_side torch_long_calibration "$PYTHON" "$HERE/bench_pytorch.py" "${theirs[@]}" "${common[@]}" --tokens "$LONG_TOKENS" --no-train
+    if [ "${TRAIN:-1}" != 0 ]; then
+        train=(--tokens "$LONG_TOKENS" --drop "$DROP" --trainable "$TRAINABLE" --only-train)
+        measure interlace_long_train "$BIN" "${ours[@]}" "${common[@]}" "${train[@]}"
+        torch_side torch_long_train "$PYTHON" "$HERE/bench_pytorch.py" "${theirs[@]}" "${common[@]}" "${train[@]}"
+    fi
 fi
 
 "$PYTHON" - "$OUT" <<'EOF'
@@ -82,7 +93,7 @@ def load(name):
     except (OSError, ValueError, IndexError):
         return None
 
-kinds = ["calibration", "train", "image_calibration", "long_calibration"]
+kinds = ["calibration", "train", "image_calibration", "image_train", "long_calibration", "long_train"]
 r = {f"{side}_{kind}": load(f"{side}_{kind}") for side in ("interlace", "torch") for kind in kinds}
 rows = []
 
@@ -100,9 +111,13 @@ ratio("training peak RSS MiB", "train", "peak_rss_mib")
 ratio("image+text forward tokens/s", "image_calibration", "forward_tokens_per_s")
 ratio("image+text calibration tokens/s", "image_calibration", "calibration_tokens_per_s")
 ratio("image+text calibration peak RSS MiB", "image_calibration", "peak_rss_mib")
+ratio("image+text training step tokens/s", "image_train", "train_tokens_per_s")
+ratio("image+text training peak RSS MiB", "image_train", "peak_rss_mib")
 ratio("long forward tokens/s", "long_calibration", "forward_tokens_per_s")
 ratio("long calibration tokens/s", "long_calibration", "calibration_tokens_per_s")
 ratio("long calibration peak RSS MiB", "long_calibration", "peak_rss_mib")
+ratio("long training step tokens/s", "long_train", "train_tokens_per_s")
+ratio("long training peak RSS MiB", "long_train", "peak_rss_mib")
 print(json.dumps({k: v for k, v in r.items() if v}, indent=1))
 print()
 print(f"{'measure (a: interlace, b: torch)':40} {'a':>10} {'b':>10} {'a/b':>7}")
