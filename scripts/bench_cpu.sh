@@ -50,31 +50,28 @@ common=(--preset "$PRESET" --layers "$LAYERS" --warmup "$WARMUP" --iters "$ITERS
 ours=(bench --backend "$BACKEND" --dtype f32)
 theirs=(--device cpu --dtype float32)
 torch_side() { [ "${SKIP_TORCH:-0}" != 1 ] && measure "$@"; }
+# train_both NAME ARGS...: the training step of both sides at ARGS, as NAME (skipped with TRAIN=0).
+train_both() {
+    [ "${TRAIN:-1}" != 0 ] || return 0
+    local name=$1
+    shift
+    local train=("$@" --drop "$DROP" --trainable "$TRAINABLE" --only-train)
+    measure "interlace_$name" "$BIN" "${ours[@]}" "${common[@]}" "${train[@]}"
+    torch_side "torch_$name" "$PYTHON" "$HERE/bench_pytorch.py" "${theirs[@]}" "${common[@]}" "${train[@]}"
+}
 
 measure interlace_calibration "$BIN" "${ours[@]}" "${common[@]}" --tokens "$TOKENS" --no-train
 torch_side torch_calibration "$PYTHON" "$HERE/bench_pytorch.py" "${theirs[@]}" "${common[@]}" --tokens "$TOKENS" --no-train
-if [ "${TRAIN:-1}" != 0 ]; then
-    train=(--tokens "$TOKENS" --drop "$DROP" --trainable "$TRAINABLE" --only-train)
-    measure interlace_train "$BIN" "${ours[@]}" "${common[@]}" "${train[@]}"
-    torch_side torch_train "$PYTHON" "$HERE/bench_pytorch.py" "${theirs[@]}" "${common[@]}" "${train[@]}"
-fi
+train_both train --tokens "$TOKENS"
 if [ "${IMAGE:-0}" = 1 ]; then
     measure interlace_image_calibration "$BIN" "${ours[@]}" "${common[@]}" --tokens "$TOKENS" --image-side "$IMAGE_SIDE" --no-train
     torch_side torch_image_calibration "$PYTHON" "$HERE/bench_pytorch.py" "${theirs[@]}" "${common[@]}" --tokens "$TOKENS" --image-side "$IMAGE_SIDE" --no-train
-    if [ "${TRAIN:-1}" != 0 ]; then
-        train=(--tokens "$TOKENS" --image-side "$IMAGE_SIDE" --drop "$DROP" --trainable "$TRAINABLE" --only-train)
-        measure interlace_image_train "$BIN" "${ours[@]}" "${common[@]}" "${train[@]}"
-        torch_side torch_image_train "$PYTHON" "$HERE/bench_pytorch.py" "${theirs[@]}" "${common[@]}" "${train[@]}"
-    fi
+    train_both image_train --tokens "$TOKENS" --image-side "$IMAGE_SIDE"
 fi
 if [ "${LONG:-0}" = 1 ]; then
     measure interlace_long_calibration "$BIN" "${ours[@]}" "${common[@]}" --tokens "$LONG_TOKENS" --no-train
     torch_side torch_long_calibration "$PYTHON" "$HERE/bench_pytorch.py" "${theirs[@]}" "${common[@]}" --tokens "$LONG_TOKENS" --no-train
-    if [ "${TRAIN:-1}" != 0 ]; then
-        train=(--tokens "$LONG_TOKENS" --drop "$DROP" --trainable "$TRAINABLE" --only-train)
-        measure interlace_long_train "$BIN" "${ours[@]}" "${common[@]}" "${train[@]}"
-        torch_side torch_long_train "$PYTHON" "$HERE/bench_pytorch.py" "${theirs[@]}" "${common[@]}" "${train[@]}"
-    fi
+    train_both long_train --tokens "$LONG_TOKENS"
 fi
 
 "$PYTHON" - "$OUT" <<'EOF'

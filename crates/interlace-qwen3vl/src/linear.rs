@@ -28,10 +28,16 @@ impl<B: Backend> HfLinear<B> {
 
     /// Applies the layer to the last axis of `x`.
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        self.forward_with_weight(x, self.weight.val())
+    }
+
+    /// Applies the layer with `weight` `[out, in]` in place of its own (a padded copy of it, for
+    /// one), adding its own bias.
+    pub(crate) fn forward_with_weight<const D: usize>(&self, x: Tensor<B, D>, weight: Tensor<B, 2>) -> Tensor<B, D> {
         // Unsqueeze first, then transpose: the transposed view goes to the matmul as it is
         // (burn-flex's gemm takes strides). Reshaping a transposed view (unsqueeze after
         // transpose) made burn-flex copy the whole weight on every call.
-        let weight_t = self.weight.val().unsqueeze::<D>().transpose();
+        let weight_t = weight.unsqueeze::<D>().transpose();
         let y = x.matmul(weight_t);
         match &self.bias {
             Some(bias) => y + bias.val().unsqueeze::<D>(),

@@ -139,11 +139,7 @@ impl<B: Backend> PatchEmbed<B> {
         let options = (&pixel_values.device(), weight.dtype());
         let x = Tensor::cat(vec![pixel_values, Tensor::zeros([patches, pad], options)], 1);
         let weight = Tensor::cat(vec![weight.clone(), Tensor::zeros([weight.dims()[0], pad], options)], 1);
-        let y = x.matmul(weight.transpose());
-        match &self.proj.bias {
-            Some(bias) => y + bias.val().unsqueeze(),
-            None => y,
-        }
+        self.proj.forward_with_weight(x, weight)
     }
 }
 
