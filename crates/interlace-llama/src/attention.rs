@@ -6,10 +6,10 @@ use burn::module::Module;
 use burn::prelude::{Backend, Bool, Int, Tensor};
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
+use interlace_qwen3vl::attention::causal_attention;
 use interlace_qwen3vl::cache::LayerCache;
 use interlace_qwen3vl::linear::HfLinear;
 use interlace_qwen3vl::norm::RmsNorm;
-use interlace_qwen3vl::rope::apply_rotary;
 use interlace_qwen3vl::text::{repeat_kv, TextRope as Rope};
 
 use crate::config::LayerAttention;
@@ -58,20 +58,22 @@ impl<B: Backend> Attention<B> {
             Some(norm) => norm.forward(t),
             None => t,
         };
-        let q = norm(split_heads(self.q_proj.forward(x.clone()), self.num_heads), &self.q_norm).swap_dims(1, 2);
-        let k = norm(split_heads(self.k_proj.forward(x.clone()), self.num_kv_heads), &self.k_norm).swap_dims(1, 2);
+        let q = rope.rotate(norm(split_heads(self.q_proj.forward(x.clone()), self.num_heads), &self.q_norm)).swap_dims(1, 2);
+        let k = rope.rotate(norm(split_heads(self.k_proj.forward(x.clone()), self.num_kv_heads), &self.k_norm)).swap_dims(1, 2);
         let v = split_heads(self.v_proj.forward(x), self.num_kv_heads).swap_dims(1, 2);
-        let (cos, sin) = (rope.cos.clone().cast(q.dtype()), rope.sin.clone().cast(q.dtype()));
-        let q = apply_rotary(q, cos.clone(), sin.clone());
-        let k = apply_rotary(k, cos, sin);
         let (k, v) = match cache {
             Some(cache) => cache.append(k, v),
             None => (k, v),
         };
         let n_rep = self.num_heads / self.num_kv_heads;
         let mask = self.window_mask(batch, seq, k.dims()[2], &k.device());
-        let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
-        let out = attention(q, repeat_kv(k, n_rep), repeat_kv(v, n_rep), mask, None, options);
+        let out = match mask {
+            None => causal_attention(q, k, v),
+            Some(mask) => {
+                let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
+                attention(q, repeat_kv(k, n_rep), repeat_kv(v, n_rep), Some(mask), None, options)
+            }
+        };
         self.o_proj.forward(out.swap_dims(1, 2).reshape([batch, seq, self.num_heads * self.head_dim]))
     }
 

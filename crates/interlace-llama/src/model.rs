@@ -185,7 +185,7 @@ impl<B: Backend> LlamaForCausalLM<B> {
     /// The rotary tables of positions `start..start + seq`.
     fn rope(&self, start: usize, seq: usize) -> Rope<B> {
         let (cos, sin) = rope_tables::<B>(&self.inverse_frequencies, start, seq, self.dtype(), &self.device());
-        Rope { cos, sin }
+        Rope::new(cos, sin)
     }
 
     /// Runs the layers not in `skip` (sorted) on `hidden` at positions from `start`, handing

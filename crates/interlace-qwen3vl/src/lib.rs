@@ -15,6 +15,7 @@
 #![deny(missing_docs)]
 
 mod activation;
+pub mod attention;
 pub mod cache;
 mod chat_processor;
 pub mod checkpoint;

@@ -298,7 +298,7 @@ impl<B: Backend> Qwen3VlForConditionalGeneration<B> {
         let (cos, sin) = text_rope_tables::<B>(positions, t.head_dim, t.rope_theta, t.mrope_section, t.mrope_interleaved, &self.device());
         // Text RoPE rotates in the model dtype (transformers casts cos/sin down first).
         let dtype = self.dtype();
-        TextRope { cos: cos.cast(dtype).unsqueeze::<4>(), sin: sin.cast(dtype).unsqueeze::<4>() }
+        TextRope::new(cos.cast(dtype).unsqueeze::<4>(), sin.cast(dtype).unsqueeze::<4>())
     }
 }
 

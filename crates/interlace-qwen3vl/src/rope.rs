@@ -96,6 +96,20 @@ pub fn rotate_half<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> 
     Tensor::cat(vec![second.neg(), first], D - 1)
 }
 
+/// `table` repeated `count` times along `axis` (an axis of size 1), as a contiguous tensor.
+///
+/// Why: burn-flex runs an element-wise product whose operand broadcasts along an inner axis
+/// (a `[seq, 1, head_dim]` table against `[seq, heads, head_dim]`) through its strided
+/// iterator, one element at a time: 30–45 times slower than the same product on equal
+/// contiguous shapes (8.3 against 0.28 ms at 256 × 16 × 128 on a 2-core Xeon). A rotary
+/// table is shared by every layer of a pass, so repeating it once is cheap.
+pub fn repeat_along<B: Backend, const D: usize>(table: Tensor<B, D>, axis: usize, count: usize) -> Tensor<B, D> {
+    match count {
+        1 => table,
+        _ => Tensor::cat(vec![table; count], axis),
+    }
+}
+
 /// `x·cos + rotate_half(x)·sin`; `cos`/`sin` broadcast over the leading axes.
 pub fn apply_rotary<B: Backend, const D: usize>(x: Tensor<B, D>, cos: Tensor<B, D>, sin: Tensor<B, D>) -> Tensor<B, D> {
     x.clone() * cos + rotate_half(x) * sin

@@ -1,29 +1,75 @@
 //! The Qwen3 text decoder: QK-normed GQA attention with interleaved M-RoPE and a SwiGLU MLP
 //! (spec §4), or in the sparse layers of Qwen3-VL-MoE a mixture of SwiGLU experts.
 
+use std::sync::Mutex;
+
 use burn::module::Module;
 use burn::prelude::{Backend, Tensor};
-use burn::tensor::module::attention;
-use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::DType;
 
 use crate::activation::silu;
+use crate::attention::causal_attention;
 use crate::cache::LayerCache;
 use crate::config::TextConfig;
 use crate::linear::HfLinear;
 use crate::loader::WeightLoader;
 use crate::moe::{load_sparse, sparse_forward, TextExperts};
 use crate::norm::RmsNorm;
-use crate::rope::apply_rotary;
+use crate::rope::{apply_rotary, repeat_along};
 use crate::Result;
 
 /// Cosine and sine tables `[1, 1, seq, head_dim]` in the model dtype, shared by all layers of
 /// one forward pass.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct TextRope<B: Backend> {
     /// Cosines.
     pub cos: Tensor<B, 4>,
     /// Sines.
     pub sin: Tensor<B, 4>,
+    /// The tables laid out as `[1, seq, heads, head_dim]`, built once per head count and dtype
+    /// for all layers ([`TextRope::rotate`]).
+    per_heads: Mutex<Vec<HeadTables<B>>>,
+}
+
+/// Head count and dtype, with the cosine and sine tables laid out for them.
+type HeadTables<B> = (usize, DType, Tensor<B, 4>, Tensor<B, 4>);
+
+impl<B: Backend> Clone for TextRope<B> {
+    fn clone(&self) -> Self {
+        Self::new(self.cos.clone(), self.sin.clone())
+    }
+}
+
+impl<B: Backend> TextRope<B> {
+    /// Wraps cosine and sine tables `[1, 1, seq, head_dim]`.
+    pub fn new(cos: Tensor<B, 4>, sin: Tensor<B, 4>) -> Self {
+        Self { cos, sin, per_heads: Mutex::new(Vec::new()) }
+    }
+
+    /// Rotates `x` `[batch, seq, heads, head_dim]` (heads not yet moved to axis 1), which is
+    /// [`apply_rotary`] with the tables broadcast over batch and heads.
+    ///
+    /// The tables are repeated over the heads once per pass ([`repeat_along`] says why) and the
+    /// rotation runs before the heads move to axis 1, so every product sees equal contiguous
+    /// shapes; the values are those of the broadcast formula.
+    pub fn rotate(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let heads = x.dims()[2];
+        let dtype = x.dtype();
+        let (cos, sin) = self.tables_for(heads, dtype);
+        apply_rotary(x, cos, sin)
+    }
+
+    /// The `[1, seq, heads, head_dim]` tables in `dtype`, from the cache or built now.
+    fn tables_for(&self, heads: usize, dtype: DType) -> (Tensor<B, 4>, Tensor<B, 4>) {
+        let mut cache = self.per_heads.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, _, cos, sin)) = cache.iter().find(|(h, d, _, _)| *h == heads && *d == dtype) {
+            return (cos.clone(), sin.clone());
+        }
+        let layout = |t: &Tensor<B, 4>| repeat_along(t.clone().cast(dtype).swap_dims(1, 2), 2, heads);
+        let (cos, sin) = (layout(&self.cos), layout(&self.sin));
+        cache.push((heads, dtype, cos.clone(), sin.clone()));
+        (cos, sin)
+    }
 }
 
 /// Self-attention with grouped key/value heads; Qwen3 normalises each query and key head
@@ -167,24 +213,19 @@ impl<B: Backend> TextAttention<B> {
     fn forward(&self, x: Tensor<B, 3>, rope: &TextRope<B>, cache: Option<&mut LayerCache<B>>) -> Tensor<B, 3> {
         let [batch, seq, _] = x.dims();
         let split_heads = |t: Tensor<B, 3>, heads: usize| t.reshape([batch, seq, heads, self.head_dim]);
-        // QK-norm per head (Qwen3) before RoPE; heads move to axis 1 for attention.
+        // QK-norm per head (Qwen3) before RoPE; heads move to axis 1 for attention after RoPE.
         let norm = |t: Tensor<B, 4>, norm: &Option<RmsNorm<B>>| match norm {
             Some(norm) => norm.forward(t),
             None => t,
         };
-        let q = norm(split_heads(self.q_proj.forward(x.clone()), self.num_heads), &self.q_norm).swap_dims(1, 2);
-        let k = norm(split_heads(self.k_proj.forward(x.clone()), self.num_kv_heads), &self.k_norm).swap_dims(1, 2);
+        let q = rope.rotate(norm(split_heads(self.q_proj.forward(x.clone()), self.num_heads), &self.q_norm)).swap_dims(1, 2);
+        let k = rope.rotate(norm(split_heads(self.k_proj.forward(x.clone()), self.num_kv_heads), &self.k_norm)).swap_dims(1, 2);
         let v = split_heads(self.v_proj.forward(x), self.num_kv_heads).swap_dims(1, 2);
-        let (cos, sin) = (rope.cos.clone().cast(q.dtype()), rope.sin.clone().cast(q.dtype()));
-        let q = apply_rotary(q, cos.clone(), sin.clone());
-        let k = apply_rotary(k, cos, sin);
         let (k, v) = match cache {
             Some(cache) => cache.append(k, v),
             None => (k, v),
         };
-        let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
-        let n_rep = self.num_heads / self.num_kv_heads;
-        let out = attention(q, repeat_kv(k, n_rep), repeat_kv(v, n_rep), None, None, options);
+        let out = causal_attention(q, k, v);
         self.o_proj.forward(out.swap_dims(1, 2).reshape([batch, seq, self.num_heads * self.head_dim]))
     }
 }

@@ -14,7 +14,7 @@ use crate::linear::HfLinear;
 use crate::loader::{named_param, WeightLoader};
 use crate::model::row_index;
 use crate::norm::VisionNorm;
-use crate::rope::{apply_rotary, vision_rope_tables};
+use crate::rope::{apply_rotary, repeat_along, vision_rope_tables};
 use crate::{Qwen3VlError, Result};
 
 const NORM_EPS: f64 = 1e-6;
@@ -231,7 +231,9 @@ impl<B: Backend> VisionModel<B> {
             coordinates = rows.iter().map(|&r| layout.coordinates[r]).collect();
         }
         let (cos, sin) = vision_rope_tables::<B>(&coordinates, self.config.head_dim(), self.config.rope_theta, &device);
-        let rope = (cos.unsqueeze_dim::<3>(1), sin.unsqueeze_dim::<3>(1));
+        // `[patches, heads, head_dim]`: repeated over the heads once for all blocks (see `repeat_along`).
+        let heads = self.config.num_heads;
+        let rope = (repeat_along(cos.unsqueeze_dim::<3>(1), 1, heads), repeat_along(sin.unsqueeze_dim::<3>(1), 1, heads));
         let mut deepstack = Vec::new();
         for (b, block) in self.blocks.iter().enumerate() {
             let segments = match &windows {

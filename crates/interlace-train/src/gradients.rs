@@ -15,14 +15,19 @@ use crate::data::TrainingExample;
 use crate::loss::{token_losses, SupervisedTargets};
 use crate::TrainError;
 
-/// How the backward pass gets the activations it needs.
+/// How the backward pass gets the activations it needs. Both run the output head and the loss
+/// on at most `head_chunk_rows` supervised positions at once, each chunk back-propagated on its
+/// own to the top hidden state: the logits of a long sequence (2,048 × 151,936 f32 is 1.2 GB)
+/// and their gradients never exist whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backward {
     /// Keep every activation of the forward pass: fastest, most memory.
-    KeepActivations,
+    KeepActivations {
+        /// Supervised positions per head chunk (bounds the logits' memory).
+        head_chunk_rows: usize,
+    },
     /// Activation checkpointing: keep only each layer's input and recompute the layers one at
-    /// a time during the backward pass; run the output head on at most `head_chunk_rows`
-    /// supervised positions at once. Same gradients, far less memory on long sequences.
+    /// a time during the backward pass. Same gradients, far less memory on long sequences.
     Recompute {
         /// Supervised positions per head chunk (bounds the logits' memory).
         head_chunk_rows: usize,
@@ -72,17 +77,60 @@ where
     let supervised = SupervisedTargets::of(&example.labels)?;
     // The weighted mean over supervised tokens, as a sum scaled once.
     let scale = weight / supervised.len() as f64;
-    if let Backward::Recompute { head_chunk_rows } = backward {
-        return recomputed_gradients(model, example, &supervised, scale, head_chunk_rows.max(1));
-    }
+    let head_chunk_rows = match backward {
+        Backward::Recompute { head_chunk_rows } => return recomputed_gradients(model, example, &supervised, scale, head_chunk_rows.max(1)),
+        Backward::KeepActivations { head_chunk_rows } => head_chunk_rows.max(1),
+    };
     let (mut hidden, context) = model.begin(&example.input).map_err(model_error)?;
     check_length(&hidden, &example.labels)?;
     for index in 0..model.num_layers() {
         hidden = model.layer(index, hidden, &context);
     }
-    let loss = head_loss_sum(model, hidden, &supervised, 0..supervised.len())? * scale;
-    let value = loss.clone().inner();
-    Ok((GradientsParams::from_grads(loss.backward(), model), vec![value]))
+    let mut accumulator = GradientsAccumulator::<M>::new();
+    let top = hidden.clone().detach().require_grad();
+    let (upstream, losses) = head_gradients(model, &top, &supervised, scale, head_chunk_rows, &mut accumulator)?;
+    // One backward pass through every layer, seeded with the head's gradient of the top hidden
+    // state (`sum(hidden ⊙ g)` has gradient `g` w.r.t. `hidden`); nothing to do when no layer
+    // or encoder learns.
+    let below_head_learns = model.begin_is_trainable() || (0..model.num_layers()).any(|index| model.layer_is_trainable(index));
+    if let (Some(gradient), true) = (upstream, below_head_learns) {
+        let seed = Tensor::<B, 3>::from_inner(gradient).cast(hidden.dtype());
+        accumulator.accumulate(model, GradientsParams::from_grads((hidden * seed).sum().backward(), model));
+    }
+    Ok((accumulator.grads(), losses))
+}
+
+/// Runs the head and the loss on the supervised positions of `top` (a leaf that requires a
+/// gradient) `head_chunk_rows` at a time, back-propagating each chunk on its own: adds the
+/// head's own parameter gradients to `accumulator` and returns the summed gradient of `top` with
+/// the chunks' (weighted) loss tensors.
+#[allow(clippy::type_complexity)]
+fn head_gradients<B, M>(
+    model: &M,
+    top: &Tensor<B, 3>,
+    supervised: &SupervisedTargets,
+    scale: f64,
+    head_chunk_rows: usize,
+    accumulator: &mut GradientsAccumulator<M>,
+) -> Result<(Option<Tensor<B::InnerBackend, 3>>, Vec<Tensor<B::InnerBackend, 1>>), TrainError>
+where
+    B: AutodiffBackend,
+    M: LayerwiseForward<B> + AutodiffModule<B>,
+{
+    let mut upstream: Option<Tensor<B::InnerBackend, 3>> = None;
+    let mut losses = Vec::new();
+    for start in (0..supervised.len()).step_by(head_chunk_rows) {
+        let range = start..(start + head_chunk_rows).min(supervised.len());
+        let loss = head_loss_sum(model, top.clone(), supervised, range)? * scale;
+        losses.push(loss.clone().inner());
+        let grads = loss.backward();
+        upstream = match (upstream, top.grad(&grads)) {
+            (Some(sum), Some(part)) => Some(sum + part),
+            (sum, part) => sum.or(part),
+        };
+        accumulator.accumulate(model, GradientsParams::from_grads(grads, model));
+    }
+    Ok((upstream, losses))
 }
 
 fn model_error<E: std::error::Error + Send + Sync + 'static>(error: E) -> TrainError {
@@ -140,19 +188,7 @@ where
     let (saved_inputs, top) = forward_keeping_layer_inputs(model, h0.detach(), &context);
     let top = top.require_grad();
     let mut accumulator = GradientsAccumulator::<M>::new();
-    let mut losses = Vec::new();
-    let mut upstream: Option<Tensor<B::InnerBackend, 3>> = None;
-    for start in (0..supervised.len()).step_by(head_chunk_rows) {
-        let range = start..(start + head_chunk_rows).min(supervised.len());
-        let loss = head_loss_sum(model, top.clone(), supervised, range)? * scale;
-        losses.push(loss.clone().inner());
-        let grads = loss.backward();
-        upstream = match (upstream, top.grad(&grads)) {
-            (Some(sum), Some(part)) => Some(sum + part),
-            (sum, part) => sum.or(part),
-        };
-        accumulator.accumulate(model, GradientsParams::from_grads(grads, model));
-    }
+    let (mut upstream, losses) = head_gradients(model, &top, supervised, scale, head_chunk_rows, &mut accumulator)?;
     for (index, input) in saved_inputs.into_iter().enumerate().rev() {
         let (Some(input), Some(gradient)) = (input, upstream.take()) else { break };
         let input = input.require_grad();

@@ -14,7 +14,7 @@ use interlace_core::{DecoderStack, LayerSet, Plan};
 use interlace_qwen3vl::processor::{ChatMessage, Qwen3VlProcessor};
 use interlace_qwen3vl::{Qwen3VlForConditionalGeneration, Qwen3VlInput};
 use interlace_testkit::{wgpu_device, Flex, Wgpu};
-use interlace_train::{assistant_labels, causal_lm_loss, pytorch_adamw, TurnMarkers};
+use interlace_train::{assistant_labels, causal_lm_loss, example_gradients, pytorch_adamw, Backward, TrainingExample, TurnMarkers};
 
 mod common;
 use common::{fixtures, Golden};
@@ -134,6 +134,22 @@ fn loss_gradients_and_adamw_step_match<B: AutodiffBackend>(device: &B::Device, b
         // 1.1e-6 measured (ndarray, f32); 1.33e-6 on wgpu (lavapipe, 2026-12-01).
         assert!(error < 1e-5, "{backend}: gradient of {name}: relative error {error:.2e}");
         println!("{backend}: gradient {name}: relative error {error:.2e}");
+    }
+
+    // The trainer's own path: the head and loss on 3 supervised rows at a time, each chunk
+    // back-propagated to the top hidden state, then through the layers, kept or recomputed.
+    let example = TrainingExample { input: golden_input(&golden), labels: golden.i64("labels") };
+    assert!(example.supervised_tokens() > 6, "several head chunks");
+    for backward in [Backward::KeepActivations { head_chunk_rows: 3 }, Backward::Recompute { head_chunk_rows: 3 }] {
+        let (grads, loss) = example_gradients(&model, &example, 1.0, backward).unwrap();
+        assert!((loss - expected_loss).abs() / expected_loss < 1e-5, "{backend}, {backward:?}: loss {loss} vs {expected_loss}");
+        let seen = named::<B, _>(&model, Some(&grads));
+        assert_eq!(seen.gradients.len(), trainable.len(), "{backend}, {backward:?}: gradients of the fine-tune layer only");
+        for name in &trainable {
+            let error = relative_error(&seen.gradients[name], &golden.f32(&format!("grad.{name}")));
+            assert!(error < 1e-5, "{backend}, {backward:?}: gradient of {name}: relative error {error:.2e}");
+            println!("{backend}, {backward:?}: gradient {name}: relative error {error:.2e}");
+        }
     }
 
     for (tag, weight_decay) in [("adamw", 0.0), ("adamw_wd", 0.1)] {

@@ -171,6 +171,7 @@ fn checkpointed_and_data_parallel_runs_match_the_plain_run() {
     let checkpointed = TrainConfig { activation_checkpointing: true, head_chunk_rows: 3, ..plain.clone() };
     let parallel = TrainConfig { grad_accum: 1, ..plain.clone() };
     for (name, weights) in [
+        ("head chunks of 3 rows", trained(model(), &TrainConfig { head_chunk_rows: 3, ..plain.clone() }, 1)),
         ("activation checkpointing", trained(model(), &checkpointed, 1)),
         ("2 replicas", trained(model(), &parallel, 2)),
         (
