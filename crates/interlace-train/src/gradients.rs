@@ -90,14 +90,19 @@ where
     let top = hidden.clone().detach().require_grad();
     let (upstream, losses) = head_gradients(model, &top, &supervised, scale, head_chunk_rows, &mut accumulator)?;
     // One backward pass through every layer, seeded with the head's gradient of the top hidden
-    // state (`sum(hidden ⊙ g)` has gradient `g` w.r.t. `hidden`); nothing to do when no layer
-    // or encoder learns.
+    // state; nothing to do when no layer or encoder learns.
     let below_head_learns = model.begin_is_trainable() || (0..model.num_layers()).any(|index| model.layer_is_trainable(index));
     if let (Some(gradient), true) = (upstream, below_head_learns) {
-        let seed = Tensor::<B, 3>::from_inner(gradient).cast(hidden.dtype());
-        accumulator.accumulate(model, GradientsParams::from_grads((hidden * seed).sum().backward(), model));
+        accumulator.accumulate(model, GradientsParams::from_grads(backward_from(hidden, gradient), model));
     }
     Ok((accumulator.grads(), losses))
+}
+
+/// Back-propagates from `output` given the loss's gradient with respect to it: `sum(output ⊙ g)`
+/// has gradient `g` w.r.t. `output`.
+fn backward_from<B: AutodiffBackend>(output: Tensor<B, 3>, gradient: Tensor<B::InnerBackend, 3>) -> B::Gradients {
+    let seed = Tensor::<B, 3>::from_inner(gradient).cast(output.dtype());
+    (output * seed).sum().backward()
 }
 
 /// Runs the head and the loss on the supervised positions of `top` (a leaf that requires a
@@ -193,8 +198,7 @@ where
         let (Some(input), Some(gradient)) = (input, upstream.take()) else { break };
         let input = input.require_grad();
         let output = model.layer(index, input.clone(), &context);
-        let seed = Tensor::<B, 3>::from_inner(gradient).cast(output.dtype());
-        let grads = (output * seed).sum().backward();
+        let grads = backward_from(output, gradient);
         upstream = input.grad(&grads);
         accumulator.accumulate(model, GradientsParams::from_grads(grads, model));
     }
