@@ -81,9 +81,22 @@ pub fn run(args: BenchArgs) -> Result<(), Box<dyn Error>> {
         true => None,
         false => Some(training_layers(config.text.num_hidden_layers, args.drop, args.trainable)?),
     };
-    let report = with_backend!(args.backend, |B, device| measure::<B>(&args, &config, layers.as_ref(), &device))?;
+    let mut report = with_backend!(args.backend, |B, device| measure::<B>(&args, &config, layers.as_ref(), &device))?;
+    report["cpu_matmul"] = serde_json::Value::String(cpu_matmul(args.backend));
     println!("{report}");
     Ok(())
+}
+
+/// Which kernel multiplied the inference pass's linear layers on the CPU backend.
+fn cpu_matmul(backend: BackendKind) -> String {
+    match backend {
+        #[cfg(feature = "flex")]
+        BackendKind::Cpu => match interlace_prune::use_openblas() {
+            Ok(library) => format!("OpenBLAS ({library})"),
+            Err(why) => format!("burn-flex gemm ({why})"),
+        },
+        _ => "backend's own".to_string(),
+    }
 }
 
 fn tokens_input(config: &Qwen3VlConfig, n: usize, image_side: Option<usize>) -> Result<Qwen3VlInput, Box<dyn Error>> {

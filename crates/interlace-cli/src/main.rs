@@ -59,6 +59,15 @@ fn main() -> ExitCode {
     // Tensors of tens to hundreds of MB are freed and allocated again on every pass: keep that
     // memory in the process instead of faulting it in again (a training step 1.2-1.3x faster).
     interlace_prune::keep_freed_memory();
+    // burn-flex's linear layers through OpenBLAS where the machine has it (1.2-1.4x faster GEMMs
+    // on the AVX-512 Xeon of docs/performance.md); without it burn-flex's own matmul stays.
+    #[cfg(feature = "flex")]
+    if let Err(error) = interlace_prune::use_openblas() {
+        // A library the user named that does not load is worth a word; a machine without OpenBLAS is not.
+        if std::env::var_os(interlace_prune::OPENBLAS_ENV).is_some_and(|v| v != "off") {
+            eprintln!("warning: {error}; using burn-flex's matmul");
+        }
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Generate(args) => generate::run(args),

@@ -15,6 +15,7 @@
 //! - [`Plan`]: which layers to drop, fine-tune and freeze (`plan.json`).
 //! - [`CheckpointLayout`]: how a family names per-layer tensors and config fields on disk.
 //! - [`CastParams`], [`RequireGrad`]: module mappers that prepare a stack for training.
+//! - [`linear_kernel`]: the `x · Wᵀ` of linear layers, with a faster kernel per backend.
 #![deny(missing_docs)]
 
 mod decode;
@@ -23,6 +24,7 @@ mod kinds;
 mod layers;
 mod layerwise;
 mod layout;
+pub mod linear_kernel;
 mod mappers;
 mod observer;
 mod plan;

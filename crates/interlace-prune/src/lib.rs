@@ -30,6 +30,8 @@ pub mod registry;
 pub use allocator::keep_freed_memory;
 pub use backend::{devices_at, not_compiled, BackendKind, DeviceIndex, FloatKind};
 pub use evaluate::{compare_prefill_dirs, evaluate_dir, DirEvalOptions, DirEvaluation};
+#[cfg(feature = "flex")]
+pub use interlace_openblas::{use_openblas, OpenBlasError, OPENBLAS_ENV};
 
 /// The burn version interlace is built on (re-exported so users get exactly the same one).
 pub use burn;

@@ -5,6 +5,7 @@
 
 use burn::module::{Module, Param};
 use burn::prelude::{Backend, Tensor};
+use interlace_core::linear_kernel::linear;
 
 /// `y = x · Wᵀ + b` with `W` stored `[out, in]`.
 #[derive(Module, Debug)]
@@ -34,11 +35,8 @@ impl<B: Backend> HfLinear<B> {
     /// Applies the layer with `weight` `[out, in]` in place of its own (a padded copy of it, for
     /// one), adding its own bias.
     pub(crate) fn forward_with_weight<const D: usize>(&self, x: Tensor<B, D>, weight: Tensor<B, 2>) -> Tensor<B, D> {
-        // Unsqueeze first, then transpose: the transposed view goes to the matmul as it is
-        // (burn-flex's gemm takes strides). Reshaping a transposed view (unsqueeze after
-        // transpose) made burn-flex copy the whole weight on every call.
-        let weight_t = weight.unsqueeze::<D>().transpose();
-        let y = x.matmul(weight_t);
+        // Through the kernel registered for this backend, if any (OpenBLAS on burn-flex).
+        let y = linear(x, weight);
         match &self.bias {
             Some(bias) => y + bias.val().unsqueeze::<D>(),
             None => y,

@@ -288,8 +288,8 @@ impl<B: Backend> Qwen3VlForConditionalGeneration<B> {
     fn lm_head_forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         match &self.lm_head {
             Some(head) => head.forward(x),
-            // Unsqueeze before transposing, so the tied head is a strided view, not a copy.
-            None => x.matmul(self.model.language_model.embed_tokens.weight.val().unsqueeze::<3>().transpose()),
+            // The tied head: x · Eᵀ with the embedding matrix E as the [vocab, hidden] weight.
+            None => interlace_core::linear_kernel::linear(x, self.model.language_model.embed_tokens.weight.val()),
         }
     }
 

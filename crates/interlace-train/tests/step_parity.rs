@@ -1,6 +1,7 @@
 //! One training step against transformers + torch (fixtures/make_train_fixtures.py): labels,
-//! masked loss, gradients of the fine-tune layer, and one AdamW step. On burn-flex, and on wgpu
-//! when a Vulkan device is present (`interlace_testkit::wgpu_device`).
+//! masked loss, gradients of the fine-tune layer, and one AdamW step. On burn-flex (with its own
+//! matmul, then with OpenBLAS's where it is installed), and on wgpu when a Vulkan device is
+//! present (`interlace_testkit::wgpu_device`).
 
 use std::collections::HashMap;
 
@@ -107,6 +108,14 @@ fn processor_and_labels_match_the_official_rule() {
 #[test]
 fn loss_gradients_and_adamw_step_match_torch() {
     loss_gradients_and_adamw_step_match::<Cpu>(&Default::default(), "cpu");
+    // Again with the linear layers' products and their gradients in OpenBLAS. The kernel is
+    // process-wide, so it is registered only after burn-flex's own matmul was checked; no other
+    // test of this binary runs on burn-flex.
+    match interlace_openblas::use_openblas() {
+        Ok(_) => loss_gradients_and_adamw_step_match::<Cpu>(&Default::default(), "cpu+openblas"),
+        Err(error) if std::env::var("INTERLACE_OPENBLAS_TESTS").as_deref() == Ok("require") => panic!("INTERLACE_OPENBLAS_TESTS=require: {error}"),
+        Err(error) => println!("cpu+openblas skipped: {error}"),
+    }
 }
 
 #[test]
