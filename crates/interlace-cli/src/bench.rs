@@ -87,7 +87,7 @@ pub fn run(args: BenchArgs) -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-/// Which kernel multiplied the inference pass's linear layers on the CPU backend.
+/// Which kernel multiplied the linear layers (forward and training step) on the CPU backend.
 fn cpu_matmul(backend: BackendKind) -> String {
     match backend {
         #[cfg(feature = "flex")]

@@ -14,10 +14,10 @@ use burn::backend::autodiff::NodeId;
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
 use burn::prelude::Tensor;
-use burn::tensor::{DType, TensorPrimitive};
+use burn::tensor::TensorPrimitive;
 
-use crate::loaded_sgemm;
 use crate::sgemm::{product, Sgemm};
+use crate::sgemm_for;
 
 /// The training backend this kernel serves (burn's default, no checkpointing strategy: interlace
 /// checkpoints layers itself).
@@ -55,12 +55,9 @@ impl Backward<Flex<f32>, 2> for LinearBackward {
 
 /// [`interlace_core::linear_kernel::LinearKernel`] for `Autodiff<Flex<f32>>`.
 ///
-/// Takes f32 inputs of matching widths; leaves anything else to burn's matmul.
+/// Takes f32 inputs of equal widths ([`sgemm_for`]); leaves anything else to burn's matmul.
 pub(crate) fn linear(x: &Matrix, weight: &Matrix) -> Option<Matrix> {
-    let sgemm = loaded_sgemm()?;
-    if x.dtype() != DType::F32 || weight.dtype() != DType::F32 || x.dims()[1] != weight.dims()[1] {
-        return None;
-    }
+    let sgemm = sgemm_for(x, weight)?;
     let (x, weight) = (x.clone().into_primitive().tensor(), weight.clone().into_primitive().tensor());
     let (x_tracked, weight_tracked) = (x.is_tracked(), weight.is_tracked());
     let forward = |x: FlexTensor, weight: FlexTensor| product(sgemm, x, false, weight, true);

@@ -17,6 +17,8 @@ use std::fmt;
 use std::sync::OnceLock;
 
 use burn::backend::Flex;
+use burn::prelude::{Backend, Tensor};
+use burn::tensor::DType;
 use interlace_core::linear_kernel::register_linear_kernel;
 
 use crate::sgemm::Sgemm;
@@ -89,9 +91,13 @@ pub fn use_openblas() -> Result<&'static str, OpenBlasError> {
     Ok(&loaded.name)
 }
 
-/// `cblas_sgemm` of the library [`use_openblas`] loaded, if it did.
-fn loaded_sgemm() -> Option<Sgemm> {
-    OPENBLAS.get()?.as_ref().ok().map(|loaded| loaded.sgemm)
+/// `cblas_sgemm` of the library [`use_openblas`] loaded, if it did and if it takes `x · Wᵀ` for
+/// these operands: both f32, of equal widths. Anything else is left to burn's matmul (which also
+/// reports shape errors).
+fn sgemm_for<B: Backend>(x: &Tensor<B, 2>, weight: &Tensor<B, 2>) -> Option<Sgemm> {
+    let sgemm = OPENBLAS.get()?.as_ref().ok()?.sgemm;
+    let takes = x.dtype() == DType::F32 && weight.dtype() == DType::F32 && x.dims()[1] == weight.dims()[1];
+    takes.then_some(sgemm)
 }
 
 /// Loads the library named by `setting` (the value of [`OPENBLAS_ENV`]).
@@ -180,7 +186,6 @@ fn core_name(library: &libloading::Library) -> Option<String> {
 mod tests {
     use super::*;
     use burn::backend::flex::FlexDevice;
-    use burn::prelude::Tensor;
     use burn::tensor::{Distribution, TensorData, Tolerance};
     use interlace_core::linear_kernel::{linear, linear_kernel};
 
