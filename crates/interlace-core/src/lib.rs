@@ -16,10 +16,13 @@
 //! - [`CheckpointLayout`]: how a family names per-layer tensors and config fields on disk.
 //! - [`CastParams`], [`RequireGrad`]: module mappers that prepare a stack for training.
 //! - [`linear_kernel`]: the `x · Wᵀ` of linear layers, with a faster kernel per backend.
+//! - [`attention_kernel`]: scaled dot-product attention, with a faster kernel per backend.
 #![deny(missing_docs)]
 
+pub mod attention_kernel;
 mod decode;
 mod error;
+mod kernel_registry;
 mod kinds;
 mod layers;
 mod layerwise;

@@ -6,15 +6,14 @@
 //! does so for OpenBLAS on burn-flex), and from then on every linear layer of every model on that
 //! backend goes through it; other backends, and every autodiff backend, are untouched.
 //!
-//! Why a registry keyed by the backend type and not a trait bound: model code is generic over
-//! `B: Backend`, Rust has no specialisation, and threading a kernel type parameter through every
-//! model struct would make each one name a CPU detail it does not care about.
+//! The table is shared with [`crate::attention_kernel`]: keyed by the backend type, because
+//! model code is generic over `B: Backend` and Rust has no specialisation.
 
-use std::any::{Any, TypeId};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::RwLock;
+use std::any::TypeId;
 
 use burn::prelude::{Backend, Tensor};
+
+use crate::kernel_registry::KernelRegistry;
 
 /// A kernel for `y = x · Wᵀ`: `x` is `[rows, in]`, `weight` `[out, in]`, the result `[rows, out]`.
 ///
@@ -23,37 +22,25 @@ use burn::prelude::{Backend, Tensor};
 /// tensor to compute with it only shares its storage.)
 pub type LinearKernel<B> = fn(&Tensor<B, 2>, &Tensor<B, 2>) -> Option<Tensor<B, 2>>;
 
-/// Registered kernels, one per backend type; each value is a `LinearKernel<B>` for its `TypeId`.
-static KERNELS: RwLock<Vec<(TypeId, Box<dyn Any + Send + Sync>)>> = RwLock::new(Vec::new());
-/// Whether any kernel was ever registered: the common case (none) then skips the lock.
-static ANY_KERNEL: AtomicBool = AtomicBool::new(false);
+/// Registered kernels, one `LinearKernel<B>` per backend type.
+static KERNELS: KernelRegistry = KernelRegistry::new();
 
 /// Makes every [`linear`] call on backend `B` use `kernel`, replacing the one registered before.
 ///
 /// A process-wide setting: register once, before the model work starts.
 pub fn register_linear_kernel<B: Backend>(kernel: LinearKernel<B>) {
-    let mut kernels = KERNELS.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-    kernels.retain(|(backend, _)| *backend != TypeId::of::<B>());
-    kernels.push((TypeId::of::<B>(), Box::new(kernel)));
-    ANY_KERNEL.store(true, Ordering::Release);
+    KERNELS.register(TypeId::of::<B>(), kernel);
 }
 
 /// Removes backend `B`'s kernel, so [`linear`] runs burn's matmul again; returns whether one was
 /// registered.
 pub fn unregister_linear_kernel<B: Backend>() -> bool {
-    let mut kernels = KERNELS.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let before = kernels.len();
-    kernels.retain(|(backend, _)| *backend != TypeId::of::<B>());
-    kernels.len() != before
+    KERNELS.unregister(TypeId::of::<B>())
 }
 
 /// The kernel registered for backend `B`, if any.
 pub fn linear_kernel<B: Backend>() -> Option<LinearKernel<B>> {
-    if !ANY_KERNEL.load(Ordering::Acquire) {
-        return None;
-    }
-    let kernels = KERNELS.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-    kernels.iter().find(|(backend, _)| *backend == TypeId::of::<B>()).and_then(|(_, kernel)| kernel.downcast_ref::<LinearKernel<B>>().copied())
+    KERNELS.get::<LinearKernel<B>>(TypeId::of::<B>())
 }
 
 /// `x · Wᵀ` over the last axis of `x`, with `weight` stored `[out, in]` as PyTorch stores it.

@@ -1,17 +1,21 @@
-//! OpenBLAS's `sgemm` for the linear layers on burn-flex, loaded at run time.
+//! OpenBLAS's `sgemm` for the linear layers and the attention on burn-flex, loaded at run time.
 //!
 //! burn-flex multiplies matrices with the `gemm` crate. On the 2-core AVX-512 Xeon of
 //! docs/performance.md that reaches 160–230 GFLOP/s at the 2B model's shapes, where OpenBLAS and
 //! PyTorch's oneDNN reach 260–300: the linear layers are most of a forward pass, so this gap was
-//! most of the gap to PyTorch (lever 12). [`use_openblas`] loads the system's OpenBLAS the way
-//! burn-cuda loads the CUDA driver, at run time, so nothing is needed at build time and a machine
-//! without OpenBLAS keeps burn-flex's own matmul. It serves the inference backend (`Flex<f32>`)
-//! and the training one (`Autodiff<Flex<f32>>`, forward and both gradients), f32 tensors only.
+//! most of the gap to PyTorch (lever 12). Its fused attention runs one head at a time on one core
+//! (lever 13). [`use_openblas`] loads the system's OpenBLAS the way burn-cuda loads the CUDA
+//! driver, at run time, so nothing is needed at build time and a machine without OpenBLAS keeps
+//! burn-flex's own kernels. It serves the inference backend (`Flex<f32>`) and the training one
+//! (`Autodiff<Flex<f32>>`, forward and every gradient), f32 tensors only.
 #![deny(missing_docs)]
 
+mod attention;
+mod attention_autodiff;
 mod autodiff;
 mod inference;
 mod sgemm;
+mod softmax;
 
 use std::fmt;
 use std::sync::OnceLock;
@@ -19,6 +23,7 @@ use std::sync::OnceLock;
 use burn::backend::Flex;
 use burn::prelude::{Backend, Tensor};
 use burn::tensor::DType;
+use interlace_core::attention_kernel::register_attention_kernel;
 use interlace_core::linear_kernel::register_linear_kernel;
 
 use crate::sgemm::Sgemm;
@@ -74,20 +79,23 @@ struct Loaded {
 
 static OPENBLAS: OnceLock<Result<Loaded, OpenBlasError>> = OnceLock::new();
 
-/// Makes every linear layer and tied output head on burn-flex (`Flex<f32>` and
-/// `Autodiff<Flex<f32>>`, f32 tensors) multiply through OpenBLAS's `cblas_sgemm`, and returns the
-/// library's name and kernel set (`libopenblas.so.0, SkylakeX kernels`).
+/// Makes every linear layer, tied output head and attention (text and vision) on burn-flex
+/// (`Flex<f32>` and `Autodiff<Flex<f32>>`, f32 tensors) run through OpenBLAS's `cblas_sgemm`, and
+/// returns the library's name and kernel set (`libopenblas.so.0, SkylakeX kernels`).
 ///
 /// A process-wide setting, like `interlace_prune::keep_freed_memory`: the `interlace` CLI calls
 /// it first thing in `main`; a library user calls it once, early, before other threads start
 /// (the first call sets `OPENBLAS_CORETYPE` while the library loads, to pick its kernels). Later
 /// calls return the first one's result. Where it returns an error nothing changes and burn-flex's
-/// own matmul stays in use. Results differ from burn-flex's matmul by f32 rounding only: the
-/// Qwen-VL fixtures stay within 1.11e-6 of transformers with it (1.04e-6 with burn-flex's).
+/// own kernels stay in use. Results differ from burn-flex's by f32 rounding only: the Qwen-VL
+/// fixtures stay within 1.06e-6 of transformers with it (1.04e-6 with burn-flex's), and a
+/// training step's gradients within 1.62e-6 of torch's (1.15e-6).
 pub fn use_openblas() -> Result<&'static str, OpenBlasError> {
     let loaded = OPENBLAS.get_or_init(|| load(std::env::var(OPENBLAS_ENV).ok().as_deref())).as_ref().map_err(Clone::clone)?;
     register_linear_kernel::<Flex<f32>>(inference::linear);
     register_linear_kernel::<autodiff::Training>(autodiff::linear);
+    register_attention_kernel::<Flex<f32>>(attention::attention);
+    register_attention_kernel::<autodiff::Training>(attention_autodiff::attention);
     Ok(&loaded.name)
 }
 
@@ -95,9 +103,14 @@ pub fn use_openblas() -> Result<&'static str, OpenBlasError> {
 /// these operands: both f32, of equal widths. Anything else is left to burn's matmul (which also
 /// reports shape errors).
 fn sgemm_for<B: Backend>(x: &Tensor<B, 2>, weight: &Tensor<B, 2>) -> Option<Sgemm> {
-    let sgemm = OPENBLAS.get()?.as_ref().ok()?.sgemm;
+    let sgemm = loaded_sgemm()?;
     let takes = x.dtype() == DType::F32 && weight.dtype() == DType::F32 && x.dims()[1] == weight.dims()[1];
     takes.then_some(sgemm)
+}
+
+/// `cblas_sgemm` of the library [`use_openblas`] loaded, if it did.
+fn loaded_sgemm() -> Option<Sgemm> {
+    Some(OPENBLAS.get()?.as_ref().ok()?.sgemm)
 }
 
 /// Loads the library named by `setting` (the value of [`OPENBLAS_ENV`]).

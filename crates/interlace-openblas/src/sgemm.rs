@@ -123,6 +123,65 @@ pub(crate) fn product(sgemm: Sgemm, a: FlexTensor, transpose_a: bool, b: FlexTen
     FlexTensor::from_data(TensorData::new(c, [m, n]))
 }
 
+/// A row-major `rows × cols` matrix in a slice, rows `leading` elements apart.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Matrix<'a> {
+    pub(crate) data: &'a [f32],
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
+    pub(crate) leading: usize,
+}
+
+/// The same for the output of [`gemm`].
+#[derive(Debug)]
+pub(crate) struct MatrixMut<'a> {
+    pub(crate) data: &'a mut [f32],
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
+    pub(crate) leading: usize,
+}
+
+/// Whether a `rows × cols` matrix at `leading` fits in `len` elements and BLAS can take it.
+fn valid(len: usize, rows: usize, cols: usize, leading: usize) -> bool {
+    let fits = |size: usize| c_int::try_from(size).is_ok();
+    rows > 0 && cols > 0 && leading >= cols && (rows - 1) * leading + cols <= len && [rows, cols, leading].into_iter().all(fits)
+}
+
+/// `c = alpha · op(a) · op(b) + beta · c` through `sgemm`, `op(m)` being `mᵀ` where its flag is
+/// set. Panics where the shapes do not match or a slice is shorter than its matrix: these are the
+/// checks that make the call sound.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm(sgemm: Sgemm, alpha: f32, a: Matrix, transpose_a: bool, b: Matrix, transpose_b: bool, beta: f32, c: MatrixMut) {
+    let dims = |m: &Matrix, transpose: bool| if transpose { (m.cols, m.rows) } else { (m.rows, m.cols) };
+    let ((m, k), (k_b, n)) = (dims(&a, transpose_a), dims(&b, transpose_b));
+    assert!(k == k_b && (c.rows, c.cols) == (m, n), "gemm of [{m}, {k}] and [{k_b}, {n}] into [{}, {}]", c.rows, c.cols);
+    assert!(
+        valid(a.data.len(), a.rows, a.cols, a.leading) && valid(b.data.len(), b.rows, b.cols, b.leading) && valid(c.data.len(), c.rows, c.cols, c.leading),
+        "gemm operand outside its slice or past a C int"
+    );
+    let flag = |transpose: bool| if transpose { CBLAS_TRANS } else { CBLAS_NO_TRANS };
+    // SAFETY: every matrix lies inside its slice at its leading dimension and every size fits a C
+    // int (checked above); `c` is borrowed mutably, so nothing else reads it meanwhile.
+    unsafe {
+        sgemm(
+            CBLAS_ROW_MAJOR,
+            flag(transpose_a),
+            flag(transpose_b),
+            m as c_int,
+            n as c_int,
+            k as c_int,
+            alpha,
+            a.data.as_ptr(),
+            a.leading as c_int,
+            b.data.as_ptr(),
+            b.leading as c_int,
+            beta,
+            c.data.as_mut_ptr(),
+            c.leading as c_int,
+        );
+    }
+}
+
 /// The same product through burn-flex's own matmul.
 fn burn_flex_product(a: FlexTensor, transpose_a: bool, b: FlexTensor, transpose_b: bool) -> FlexTensor {
     let wrap = |t: FlexTensor, transpose: bool| {

@@ -7,6 +7,7 @@ use burn::prelude::{Backend, Int, Tensor};
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{DType, TensorData};
+use interlace_core::attention_kernel::{registered_attention, AttentionMask};
 
 use crate::activation::{gelu, gelu_tanh, quick_gelu, silu};
 use crate::config::{VisionConfig, VisionKind};
@@ -432,8 +433,10 @@ impl<B: Backend> VisionAttention<B> {
             .iter()
             .map(|&(start, n)| {
                 let heads = |t: &Tensor<B, 3>| t.clone().narrow(0, start, n).swap_dims(0, 1).unsqueeze_dim::<4>(0);
+                let (q, k, v) = (heads(&q), heads(&k), heads(&v));
                 let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: false };
-                attention(heads(&q), heads(&k), heads(&v), None, None, options).squeeze_dim::<3>(0).swap_dims(0, 1).reshape([n, width])
+                let out = registered_attention(&q, &k, &v, AttentionMask::None).unwrap_or_else(|| attention(q, k, v, None, None, options));
+                out.squeeze_dim::<3>(0).swap_dims(0, 1).reshape([n, width])
             })
             .collect();
         self.proj.forward(Tensor::cat(outputs, 0))

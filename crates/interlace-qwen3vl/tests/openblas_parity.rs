@@ -1,5 +1,5 @@
-//! The Qwen-VL fixtures against transformers goldens with burn-flex's linear layers and output
-//! head multiplying through OpenBLAS (`interlace_openblas::use_openblas`).
+//! The Qwen-VL fixtures against transformers goldens with burn-flex's linear layers, output head
+//! and attention (text and vision) running through OpenBLAS (`interlace_openblas::use_openblas`).
 //!
 //! The kernel is a process-wide setting, which is why this is a test binary of its own:
 //! `model_parity` keeps checking burn-flex's own matmul. Where OpenBLAS is not installed the test
@@ -56,7 +56,8 @@ fn with_openblas_hidden_states_logits_and_greedy_tokens_match_transformers() {
     if !openblas_loaded() {
         return;
     }
-    assert!(interlace_core::linear_kernel::linear_kernel::<Cpu>().is_some(), "the kernel is registered for burn-flex");
+    assert!(interlace_core::linear_kernel::linear_kernel::<Cpu>().is_some(), "the linear kernel is registered for burn-flex");
+    assert!(interlace_core::attention_kernel::attention_kernel::<Cpu>().is_some(), "the attention kernel is registered for burn-flex");
     let device = Default::default();
     let mut worst = (0.0f64, String::new());
     for (model_name, cases) in FIXTURES {
