@@ -62,6 +62,13 @@ impl BlasOperand {
         let last = operand.offset + (rows - 1) * row_stride as usize + (cols - 1) * col_stride as usize;
         (last < tensor.storage::<f32>().len()).then_some(operand)
     }
+
+    /// The matrix as it is stored (row-major, or its transpose where `transposed`).
+    fn stored<'a>(&self, tensor: &'a FlexTensor) -> Matrix<'a> {
+        let shape = tensor.layout().shape();
+        let (rows, cols) = if self.transposed { (shape[1], shape[0]) } else { (shape[0], shape[1]) };
+        Matrix { data: &tensor.storage::<f32>()[self.offset..], rows, cols, leading: self.leading }
+    }
 }
 
 /// [`BlasOperand::of`], after a contiguous copy where the view has no BLAS form.
@@ -97,29 +104,9 @@ pub(crate) fn product(sgemm: Sgemm, a: FlexTensor, transpose_a: bool, b: FlexTen
     };
     let mut c = vec![0.0f32; m * n];
     // A column-major operand is the row-major transpose: asking for its transpose again cancels.
-    let flag = |stored_transposed: bool, wanted: bool| if stored_transposed != wanted { CBLAS_TRANS } else { CBLAS_NO_TRANS };
-    let (a_data, b_data) = (&a.storage::<f32>()[a_layout.offset..], &b.storage::<f32>()[b_layout.offset..]);
-    // SAFETY: both operands lie inside their storage with these leading dimensions
-    // (`BlasOperand::of`), `c` holds m × n values with leading dimension n, and every size and
-    // leading dimension fits a C int.
-    unsafe {
-        sgemm(
-            CBLAS_ROW_MAJOR,
-            flag(a_layout.transposed, transpose_a),
-            flag(b_layout.transposed, transpose_b),
-            m as c_int,
-            n as c_int,
-            k as c_int,
-            1.0,
-            a_data.as_ptr(),
-            a_layout.leading as c_int,
-            b_data.as_ptr(),
-            b_layout.leading as c_int,
-            0.0,
-            c.as_mut_ptr(),
-            n as c_int,
-        );
-    }
+    let (a_matrix, b_matrix) = (a_layout.stored(&a), b_layout.stored(&b));
+    let c_matrix = MatrixMut { data: &mut c, rows: m, cols: n, leading: n };
+    gemm(sgemm, 1.0, a_matrix, a_layout.transposed != transpose_a, b_matrix, b_layout.transposed != transpose_b, 0.0, c_matrix);
     FlexTensor::from_data(TensorData::new(c, [m, n]))
 }
 
